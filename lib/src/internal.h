@@ -1,0 +1,137 @@
+/* internal.h: helpers shared inside lib/ (and by the tests): allocation, the error record, checked
+ * arithmetic, little-endian codecs, checksums and the token hash. Never installed. */
+#ifndef EMBT_INTERNAL_H
+#define EMBT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "embt/embt.h"
+#include "format.h"
+
+/* ---- allocation (alloc.c): every allocation of the library goes through these ---- */
+void *embt__malloc(size_t size);
+void *embt__calloc(size_t n, size_t size);
+void *embt__realloc(void *ptr, size_t size);
+void embt__free(void *ptr);
+char *embt__strndup(const char *s, size_t n);
+
+/* ---- errors (error.c) ---- */
+/* Sets the calling thread's record and returns `code`. `section` may be NULL. `rule` is the
+ * spec/FORMAT.md 7 rule number or 0. printf-style message. */
+embt_status embt__error(embt_status code, uint64_t offset, const char *section, uint32_t rule,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* EMBT_EIO with errno captured by the caller. */
+embt_status embt__error_sys(int sys_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* EMBT_EPARSE with a 1-based line and column. */
+embt_status embt__error_parse(uint32_t line, uint32_t column, uint64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* EMBT_ENOMEM without allocating. */
+embt_status embt__error_nomem(void);
+/* Fills in the section of the current record if it has none (outer layers add context). */
+void embt__error_set_section(const char *section);
+/* Writable access for the few places that adjust a record (e.g. to add a line number). */
+embt_error *embt__error_record(void);
+
+/* Caller bugs: an assert in debug builds, EMBT_EINVAL in release builds. */
+#ifdef NDEBUG
+#define EMBT_CHECK_ARG(x)                                                                         \
+    do {                                                                                          \
+        if (!(x))                                                                                 \
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
+    } while (0)
+#else
+#include <assert.h>
+#define EMBT_CHECK_ARG(x)                                                                         \
+    do {                                                                                          \
+        assert(x);                                                                                \
+        if (!(x))                                                                                 \
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
+    } while (0)
+#endif
+
+/* ---- checked arithmetic: false on overflow ---- */
+static inline bool embt__add_u64(uint64_t *out, uint64_t a, uint64_t b)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline bool embt__mul_u64(uint64_t *out, uint64_t a, uint64_t b)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+/* align_up(x, a) for a power of two a; false on overflow. */
+static inline bool embt__align_up(uint64_t *out, uint64_t x, uint64_t a)
+{
+    uint64_t t;
+    if (!embt__add_u64(&t, x, a - 1))
+        return false;
+    *out = t & ~(a - 1);
+    return true;
+}
+
+/* ---- little-endian codecs: assemble bytes, never cast file pointers ---- */
+static inline uint16_t embt__le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t embt__le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t embt__le64(const uint8_t *p)
+{
+    return (uint64_t)embt__le32(p) | ((uint64_t)embt__le32(p + 4) << 32);
+}
+static inline void embt__put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void embt__put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void embt__put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- checksums and hashing ---- */
+/* CRC-32 (zlib) of n bytes, any n (crc32_z); continue from `crc` (0 to start). */
+uint32_t embt__crc32(uint32_t crc, const void *data, uint64_t n);
+
+/* FNV-1a 64 of the token bytes (spec/FORMAT.md 4.2). */
+static inline uint64_t embt__fnv1a64(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+/* ---- UTF-8 (utf8.c) ---- */
+/* True when the n bytes are valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF) and
+ * contain no NUL. On false, *bad_at (if not NULL) receives the offset of the first bad byte. */
+bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at);
+
+/* ---- shuffle filter (spec/FORMAT.md 6), block by block ---- */
+/* dst and src are n bytes (n a multiple of e, n <= EMBT__SHUFFLE_BLOCK); they must not overlap. */
+void embt__shuffle_block(uint8_t *dst, const uint8_t *src, size_t n, size_t e);
+void embt__unshuffle_block(uint8_t *dst, const uint8_t *src, size_t n, size_t e);
+
+/* ---- dtype conversion (dtype.c) ---- */
+/* Converts n elements of `src` (dtype, little-endian as stored) to float32; `scale` multiplies I8
+ * values (ignored otherwise). */
+void embt__to_f32(float *dst, const void *src, embt_dtype dtype, size_t n, float scale);
+
+/* Element size of the SHUFFLE filter for a section of `type` (0 when the filter is not allowed). */
+size_t embt__shuffle_elem_size(uint16_t type, uint32_t dtype);
+
+#endif
