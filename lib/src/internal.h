@@ -50,6 +50,14 @@ embt_error *embt__error_record(void);
         if (!(x))                                                                                 \
             return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
     } while (0)
+/* ---- reader internals shared with the writer (file.c) ---- */
+/* The whole input as mapped or borrowed; used to copy stored section bytes verbatim. */
+const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "embt maps little-endian table data directly and needs a little-endian host"
+#endif
+
 #endif
 
 /* ---- checked arithmetic: false on overflow ---- */
@@ -133,5 +141,13 @@ void embt__to_f32(float *dst, const void *src, embt_dtype dtype, size_t n, float
 
 /* Element size of the SHUFFLE filter for a section of `type` (0 when the filter is not allowed). */
 size_t embt__shuffle_elem_size(uint16_t type, uint32_t dtype);
+
+/* ---- reader internals shared with the writer (file.c) ---- */
+/* The whole input as mapped or borrowed; used to copy stored section bytes verbatim. */
+const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "embt maps little-endian table data directly and needs a little-endian host"
+#endif
 
 #endif

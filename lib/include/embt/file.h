@@ -85,6 +85,7 @@ typedef struct embt_section_info {
     uint32_t link;           /* entry index or EMBT_NONE_ID */
     const char *name;        /* borrowed, not NUL-terminated */
     size_t name_length;
+    const uint8_t *params;   /* the entry's 48 type-specific bytes as stored, borrowed */
 } embt_section_info;
 
 #define EMBT_SECTION_VOCAB 1

@@ -31,7 +31,8 @@ EMBT_API embt_status embt_dtype_parse(embt_dtype *out, const char *name);
 /* The table's name (borrowed, NUL-terminated, valid until the file is closed). */
 EMBT_API const char *embt_table_name(const embt_table *table);
 EMBT_API embt_dtype embt_table_dtype(const embt_table *table);
-/* 1 (a vector such as a bias; rows is its length and cols is 1) or 2. */
+/* 1 (a vector such as a bias: rows is its length, cols is 1, and it reads as rows rows of one
+ * element) or 2. */
 EMBT_API unsigned embt_table_rank(const embt_table *table);
 EMBT_API uint64_t embt_table_rows(const embt_table *table);
 EMBT_API uint64_t embt_table_cols(const embt_table *table);

@@ -1,0 +1,82 @@
+/* table.c: shape, dtype and rows of a table borrowed from an open file. Row pointers of F32 tables
+ * point into the mapping (zero copy); other dtypes are converted row by row. */
+#include "reader.h"
+
+const char *embt_table_name(const embt_table *table)
+{
+    return table->name;
+}
+
+embt_dtype embt_table_dtype(const embt_table *table)
+{
+    return table->dtype;
+}
+
+unsigned embt_table_rank(const embt_table *table)
+{
+    return table->rank;
+}
+
+uint64_t embt_table_rows(const embt_table *table)
+{
+    return table->rows;
+}
+
+uint64_t embt_table_cols(const embt_table *table)
+{
+    return table->cols;
+}
+
+const embt_vocab *embt_table_vocab(const embt_table *table)
+{
+    return table->vocab;
+}
+
+const void *embt_table_data(const embt_table *table)
+{
+    return table->data;
+}
+
+const float *embt_table_scales(const embt_table *table)
+{
+    return table->scales;
+}
+
+const float *embt_table_norms(const embt_table *table)
+{
+    return table->norms;
+}
+
+/* A rank-1 table reads as `rows` rows of one element; its single scale (spec rule 28) serves all. */
+static void convert_row(float *dst, const embt_table *t, uint64_t row)
+{
+    float scale = 1.0f;
+    if (t->scales)
+        scale = t->scales[t->rank == 1 ? 0 : row];
+    embt__to_f32(dst, t->data + (size_t)row * t->row_bytes, t->dtype, (size_t)t->cols, scale);
+}
+
+embt_status embt_table_read_row_f32(float *dst, const embt_table *table, uint64_t row)
+{
+    EMBT_CHECK_ARG(dst && table);
+    if (row >= table->rows)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "row %llu out of range (%llu rows)", (unsigned long long)row,
+                           (unsigned long long)table->rows);
+    convert_row(dst, table, row);
+    return EMBT_OK;
+}
+
+embt_status embt_table_gather_f32(float *dst, const embt_table *table, const uint64_t *ids, size_t n)
+{
+    EMBT_CHECK_ARG(table && (n == 0 || (dst && ids)));
+    uint64_t rows = table->rows;
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] >= rows)
+            return embt__error(EMBT_EINVAL, i, NULL, 0,
+                               "id %llu at position %zu out of range (%llu rows)",
+                               (unsigned long long)ids[i], i, (unsigned long long)rows);
+    for (size_t i = 0; i < n; i++)
+        convert_row(dst + i * (size_t)table->cols, table, ids[i]);
+    return EMBT_OK;
+}
