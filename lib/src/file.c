@@ -167,7 +167,8 @@ static embt_status parse_entries(embt_file *f, uint32_t entry_size, uint32_t nam
 {
     const uint8_t *dir = f->bytes + f->directory_offset;
     const uint8_t *names = dir + EMBT__DIR_HEAD + (uint64_t)f->n_entries * entry_size;
-    uint64_t expect_offset;
+    /* header_size <= 4096 and alignment <= 65536 (rules 5, 6): cannot overflow */
+    uint64_t expect_offset = 0;
     embt__align_up(&expect_offset, f->header_size, f->alignment);
 
     f->entries = embt__calloc(f->n_entries ? f->n_entries : 1, sizeof *f->entries);
@@ -745,11 +746,16 @@ embt_status embt_file_open_memory(embt_file **out, const void *data, size_t size
     return EMBT_OK;
 }
 
-static embt_status read_whole(uint8_t **out, int fd, uint64_t size)
+/* Reads the whole file into *out_alloc; *out is that buffer aligned to 64 bytes, so table data keeps
+ * the alignment the format promises (a plain malloc gives only 16). */
+static embt_status read_whole(uint8_t **out_alloc, const uint8_t **out, int fd, uint64_t size)
 {
-    uint8_t *buf = embt__malloc((size_t)size);
-    if (!buf)
+    if (size > SIZE_MAX - 64)
+        return embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0, "file too large to read");
+    uint8_t *alloc = embt__malloc((size_t)size + 64);
+    if (!alloc)
         return embt__error_nomem();
+    uint8_t *buf = alloc + ((64 - ((uintptr_t)alloc & 63)) & 63);
     uint64_t done = 0;
     while (done < size) {
         size_t want = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
@@ -758,12 +764,13 @@ static embt_status read_whole(uint8_t **out, int fd, uint64_t size)
             continue;
         if (n <= 0) {
             int err = n < 0 ? errno : EIO;
-            embt__free(buf);
+            embt__free(alloc);
             return embt__error_sys(err, "read failed at byte %llu of %llu",
                                    (unsigned long long)done, (unsigned long long)size);
         }
         done += (uint64_t)n;
     }
+    *out_alloc = alloc;
     *out = buf;
     return EMBT_OK;
 }
@@ -803,9 +810,8 @@ embt_status embt_file_open(embt_file **out, const char *path, const embt_open_op
     if (f->size == 0) {
         f->bytes = (const uint8_t *)"";
     } else if (opts && (opts->flags & EMBT_OPEN_NO_MMAP)) {
-        if ((rc = read_whole(&f->read_copy, fd, f->size)))
+        if ((rc = read_whole(&f->read_copy, &f->bytes, fd, f->size)))
             goto done;
-        f->bytes = f->read_copy;
     } else {
         void *map = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED) {

@@ -47,6 +47,22 @@ const float *embt_table_norms(const embt_table *table)
     return table->norms;
 }
 
+const float *embt_table_row_f32(const embt_table *table, uint64_t row)
+{
+    if (table->dtype != EMBT_DTYPE_F32) {
+        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table '%s' is %s, not f32",
+                    table->name, embt_dtype_name(table->dtype));
+        return NULL;
+    }
+    if (row >= table->rows) {
+        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "row %llu out of range (%llu rows)",
+                    (unsigned long long)row, (unsigned long long)table->rows);
+        return NULL;
+    }
+    /* sections start on the file's alignment (>= 64) and the map or copy is page/64-aligned */
+    return (const float *)(const void *)(table->data + (size_t)row * table->row_bytes);
+}
+
 /* A rank-1 table reads as `rows` rows of one element; its single scale (spec rule 28) serves all. */
 static void convert_row(float *dst, const embt_table *t, uint64_t row)
 {

@@ -180,10 +180,13 @@ static embt_status check_metadata(const embt_file *f)
     if (rc == EMBT_ENOMEM)
         return rc;
     if (rc) {
-        const embt_error *err = embt_error_last();
-        return embt__error(EMBT_ECORRUPT, e->codec == EMBT__CODEC_NONE ? e->offset : EMBT_NO_OFFSET,
-                           e->label, 37, "metadata yaml line %u column %u: %s", err->line,
-                           err->column, err->message);
+        /* copy first: the new record is formatted into the same thread-local storage */
+        embt_error yaml = *embt_error_last();
+        embt__error(EMBT_ECORRUPT, e->codec == EMBT__CODEC_NONE ? e->offset : EMBT_NO_OFFSET,
+                    e->label, 37, "metadata yaml: %s", yaml.message);
+        embt__error_record()->line = yaml.line;
+        embt__error_record()->column = yaml.column;
+        return EMBT_ECORRUPT;
     }
     return EMBT_OK;
 }

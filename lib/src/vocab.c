@@ -90,9 +90,9 @@ embt_status embt__vocab_build_index(embt_vocab *v)
                 embt__put32(slot + 4, (uint32_t)(h >> 32));
                 break;
             }
-            size_t olen;
+            size_t olen = 0;
             const uint8_t *o = embt__vocab_token(v, other, &olen);
-            if (olen == len && memcmp(o, t, len) == 0)
+            if (o && olen == len && memcmp(o, t, len) == 0)
                 return embt__error(EMBT_ECORRUPT, abs_offset_of(v, t),
                                    v->file->entries[v->entry].label, 32,
                                    "token %u repeats token %u", id, other);

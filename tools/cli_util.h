@@ -1,0 +1,84 @@
+/* cli_util.h: helpers shared by the subcommands: exit codes, rendering the library's error record as
+ * one stderr line, usage errors, --format parsing, and a structured output writer with a YAML
+ * backend (libyaml's emitter) and a JSON backend, so every command prints the same fields in both. */
+#ifndef EMBT_CLI_UTIL_H
+#define EMBT_CLI_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <embt/embt.h>
+
+/* Exit codes (spec/CLI.md). */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERROR 1
+#define CLI_EXIT_USAGE 2
+
+/* Prints the error record as one line on stderr:
+ *   embt <cmd>: <file>: offset 0x1a0 (<section>): rule 15: <message>
+ *   embt <cmd>: <file>:<line>:<col>: <message>            (text inputs: line set)
+ *   embt <cmd>: <file>: <section>:<line>:<col>: <message>  (a text section of a binary file)
+ * Absent parts are omitted; `file` may be NULL. */
+void cli_error_record(const char *cmd, const char *file, const embt_error *err);
+
+/* Prints `embt <cmd>: <file>: <message>` (file may be NULL) on stderr. */
+void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints `embt <cmd>: <message>` and a hint to run `embt <cmd> --help` on stderr; returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports an option getopt_long() rejected (returned '?' or ':'); returns CLI_EXIT_USAGE. The
+ * option string must start with ':' so a missing argument is told apart. */
+int cli_bad_option(const char *cmd, int c, char **argv);
+
+typedef enum cli_format {
+    CLI_FORMAT_TEXT = 1,
+    CLI_FORMAT_YAML = 2,
+    CLI_FORMAT_JSON = 4
+} cli_format;
+
+/* Parses a --format value among the formats in `allowed` (a mask of cli_format).
+ * Returns false (nothing printed) for an unknown or disallowed name. */
+bool cli_parse_format(cli_format *out, const char *name, unsigned allowed);
+
+/* ---- structured output ------------------------------------------------------------------------- */
+
+/* A document built in memory and written at the end, so a command that fails half-way prints
+ * nothing on stdout. Errors are sticky: after one, calls do nothing and cli_out_finish() fails.
+ * YAML: block style, strings quoted when a YAML 1.1 reader would take them for a number, boolean
+ * or null. JSON: one line, compact, strings escaped. */
+typedef struct cli_out cli_out;
+
+/* `format` is CLI_FORMAT_YAML or CLI_FORMAT_JSON. NULL when out of memory. */
+cli_out *cli_out_new(cli_format format);
+void cli_out_free(cli_out *out);
+
+void cli_out_map_begin(cli_out *out);
+void cli_out_map_end(cli_out *out);
+void cli_out_seq_begin(cli_out *out, bool flow); /* flow: `[1, 2]` in YAML */
+void cli_out_seq_end(cli_out *out);
+void cli_out_key(cli_out *out, const char *key);
+void cli_out_str(cli_out *out, const char *s, size_t len);
+void cli_out_cstr(cli_out *out, const char *s); /* NULL gives null */
+void cli_out_u64(cli_out *out, uint64_t v);
+void cli_out_id(cli_out *out, uint32_t id); /* EMBT_NONE_ID gives null */
+void cli_out_bool(cli_out *out, bool v);
+void cli_out_null(cli_out *out);
+
+/* Forwards the root mapping of a YAML document (`len` bytes) as one value; an empty document gives
+ * an empty mapping. The text must already have passed embt_meta_parse() (mapping root, scalar keys,
+ * no aliases). Scalars stay text: YAML keeps their source quoting, JSON makes them strings. */
+void cli_out_yaml_doc(cli_out *out, const char *yaml, size_t len);
+
+/* Finishes the document and writes it to `f` (JSON: followed by a newline). Returns false when the
+ * document failed to build or could not be written. */
+bool cli_out_finish(cli_out *out, FILE *f);
+
+/* Appends `s` (len bytes) as a JSON string literal, quotes included, to f. */
+void cli_json_string(FILE *f, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,19 @@
+/* cmd.h: the subcommands of the embt binary. Each is main-like: argv[0] is the command's name,
+ * options are parsed with getopt_long, the return value is the exit code (0 ok, 1 error, 2 usage). */
+#ifndef EMBT_CMD_H
+#define EMBT_CMD_H
+
+typedef int (*cmd_fn)(int argc, char **argv);
+
+typedef struct cmd_entry {
+    const char *name;
+    cmd_fn fn;
+    const char *summary; /* one line, lowercase, for `embt --help` */
+} cmd_entry;
+
+int cmd_info(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_meta(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+
+#endif
