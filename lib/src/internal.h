@@ -50,14 +50,6 @@ embt_error *embt__error_record(void);
         if (!(x))                                                                                 \
             return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
     } while (0)
-/* ---- reader internals shared with the writer (file.c) ---- */
-/* The whole input as mapped or borrowed; used to copy stored section bytes verbatim. */
-const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);
-
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "embt maps little-endian table data directly and needs a little-endian host"
-#endif
-
 #endif
 
 /* ---- checked arithmetic: false on overflow ---- */
@@ -124,7 +116,7 @@ static inline uint64_t embt__fnv1a64(const void *data, size_t n)
     return h;
 }
 
-/* ---- UTF-8 (utf8.c) ---- */
+/* ---- UTF-8 (util.c) ---- */
 /* True when the n bytes are valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF) and
  * contain no NUL. On false, *bad_at (if not NULL) receives the offset of the first bad byte. */
 bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at);

@@ -838,7 +838,7 @@ embt_status embt_writer_table_begin(embt_writer *writer, const embt_table_spec *
     if (spec->version != EMBT_TABLE_SPEC_VERSION)
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table spec version %u is not %u",
                            spec->version, EMBT_TABLE_SPEC_VERSION);
-    size_t len;
+    size_t len = 0;
     st = check_name(&len, "table", spec->name);
     if (st != EMBT_OK)
         return st;
@@ -1030,7 +1030,7 @@ embt_status embt_writer_table_append_f32(embt_writer *writer, const float *rows,
     if (st != EMBT_OK)
         return st;
     wtable *t = &w->t;
-    size_t elems;
+    size_t elems = 0;
     st = check_append(w, n_rows, &elems);
     if (st != EMBT_OK)
         return st;
@@ -1095,7 +1095,7 @@ embt_status embt_writer_table_append_raw(embt_writer *writer, const void *rows, 
     if (st != EMBT_OK)
         return st;
     wtable *t = &w->t;
-    size_t elems;
+    size_t elems = 0;
     st = check_append(w, n_rows, &elems);
     if (st != EMBT_OK)
         return st;

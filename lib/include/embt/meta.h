@@ -17,15 +17,17 @@ typedef struct embt_meta embt_meta;
 EMBT_API embt_status embt_meta_new(embt_meta **out);
 
 /* Parses `len` bytes of YAML: one document whose root is a mapping, or nothing. Keys must be scalars
- * and unique within their mapping. Errors: EMBT_EPARSE (line and column of the error record set,
- * 1-based), EMBT_ELIMIT (over 16 MiB), EMBT_ENOMEM. On failure *out is NULL. */
+ * and unique within their mapping; anchors and aliases are refused (they allow exponential expansion).
+ * Errors: EMBT_EPARSE (line and column of the error record set, 1-based), EMBT_ELIMIT (over 16 MiB,
+ * or nested deeper than 64 levels), EMBT_ENOMEM. On failure *out is NULL. */
 EMBT_API embt_status embt_meta_parse(embt_meta **out, const char *yaml, size_t len);
 
 EMBT_API void embt_meta_free(embt_meta *meta);
 
 /* Looks up a dotted key path; on success *value_out points at the scalar's text (NUL-terminated,
  * *len_out bytes), borrowed until the next change to `meta` or its free.
- * Errors: EMBT_ENOTFOUND, EMBT_EINVAL (the path names a mapping or sequence, or is empty). */
+ * Errors: EMBT_ENOTFOUND (record set, naming the key), EMBT_EINVAL (the path names a mapping or
+ * sequence, or is empty). */
 EMBT_API embt_status embt_meta_get(const char **value_out, size_t *len_out, const embt_meta *meta,
                                    const char *key_path);
 

@@ -102,7 +102,8 @@ EMBT_API embt_status embt_writer_table_append_f32(embt_writer *writer, const flo
                                                   size_t n_rows);
 
 /* Appends n_rows rows already in the table's dtype, little-endian, exactly as they will be stored.
- * For I8, `scales` gives the n_rows row scales (finite); it is ignored for other dtypes.
+ * For I8, `scales` gives the n_rows row scales (finite); a rank-1 I8 vector has one scale, passed as
+ * scales[0] on every call. `scales` is ignored for other dtypes.
  * Errors: as embt_writer_table_append_f32(). */
 EMBT_API embt_status embt_writer_table_append_raw(embt_writer *writer, const void *rows,
                                                   size_t n_rows, const float *scales);
@@ -117,21 +118,26 @@ EMBT_API embt_status embt_writer_add_table_f32(embt_writer *writer, const embt_t
 /* ---- metadata and copies ------------------------------------------------------------------------ */
 
 /* Sets the METADATA section (written at commit): `len` bytes of YAML whose root is a mapping (or
- * empty). Errors: EMBT_EPARSE (not such a document; line/column set), EMBT_ELIMIT (over 16 MiB). */
+ * empty), checked by embt_meta_parse() (unique keys, no anchors or aliases: spec rule 37).
+ * Errors: EMBT_EPARSE (not such a document; line/column set), EMBT_ELIMIT (over 16 MiB or nested
+ * deeper than 64), EMBT_EEXISTS (metadata was already copied by embt_writer_copy_sections()). */
 EMBT_API embt_status embt_writer_set_metadata(embt_writer *writer, const char *yaml, size_t len);
 
 #define EMBT_COPY_SKIP_METADATA 0x1u
 
 /* Copies every section of `src` as stored (same codec, bytes and checksum; links renumbered), except
  * METADATA when EMBT_COPY_SKIP_METADATA is given. Unknown optional sections are kept. Must be called
- * before any other section is written. Errors: EMBT_EINVAL, EMBT_EEXISTS, EMBT_EIO. */
+ * before any other section is written. Each section's CRC is recomputed while copying.
+ * Errors: EMBT_EINVAL, EMBT_EEXISTS, EMBT_EIO, EMBT_ENOMEM, EMBT_ECORRUPT (a checksum mismatch). */
 EMBT_API embt_status embt_writer_copy_sections(embt_writer *writer, const embt_file *src,
                                                unsigned flags);
 
 /* Writes the directory and header, fsyncs, renames the temporary file over the destination and fsyncs
  * the directory. After it (success or failure) only embt_writer_free() may be called.
  * Errors: EMBT_EINVAL (a section still open, a tied table whose rows differ from its vocabulary's size,
- * an unknown vocabulary name), EMBT_EIO (the destination is untouched). */
+ * an unknown vocabulary name), EMBT_ELIMIT (directory over 16 MiB), EMBT_ENOMEM, EMBT_EIO. Every
+ * error before the rename leaves the destination untouched; the only error after it is a failed fsync
+ * of the directory (EMBT_EIO), when the new file is in place but its durability is not assured. */
 EMBT_API embt_status embt_writer_commit(embt_writer *writer);
 
 #ifdef __cplusplus
