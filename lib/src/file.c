@@ -99,7 +99,8 @@ static embt_status parse_header(embt_file *f)
 
 /* ---- 7.2 directory and 7.3 generic entry rules ------------------------------------------------ */
 
-static embt_status parse_directory(embt_file *f, uint32_t *entry_size_out, uint32_t *names_length_out)
+static embt_status parse_directory(embt_file *f, uint32_t *entry_size_out,
+                                   uint32_t *names_length_out)
 {
     const uint8_t *b = f->bytes;
     uint64_t dir_offset = f->directory_offset;
@@ -204,8 +205,8 @@ static embt_status parse_entries(embt_file *f, uint32_t entry_size, uint32_t nam
                            embt__le16(p + EMBT__E_RESERVED));
         /* rule 14 */
         if (e->name_length > EMBT__NAME_MAX)
-            return corrupt(at + EMBT__E_NAME_LENGTH, sec, 14, "name longer than 256 bytes:",
-                           e->name_length);
+            return corrupt(at + EMBT__E_NAME_LENGTH, sec, 14,
+                           "name longer than 256 bytes:", e->name_length);
         if ((uint64_t)name_offset + e->name_length > names_length)
             return corrupt(at + EMBT__E_NAME_OFFSET, sec, 14,
                            "name runs past the name pool at offset", name_offset);
@@ -230,8 +231,8 @@ static embt_status parse_entries(embt_file *f, uint32_t entry_size, uint32_t nam
             return corrupt(at + EMBT__E_STORED, e->label, 15,
                            "section runs past the directory: stored length", e->stored_length);
         if (!embt__align_up(&expect_offset, end, f->alignment))
-            return corrupt(at + EMBT__E_STORED, e->label, 15, "stored length overflows:",
-                           e->stored_length);
+            return corrupt(at + EMBT__E_STORED, e->label, 15,
+                           "stored length overflows:", e->stored_length);
         /* rule 16 */
         if (e->codec > EMBT__CODEC_DEFLATE)
             return embt__error(EMBT_ELIMIT, at + EMBT__E_CODEC, e->label, 16,
@@ -245,18 +246,18 @@ static embt_status parse_entries(embt_file *f, uint32_t entry_size, uint32_t nam
                            e->codec);
         /* rule 18 */
         if (e->codec == EMBT__CODEC_NONE && e->decoded_length != e->stored_length)
-            return corrupt(at + EMBT__E_DECODED, e->label, 18,
-                           "uncompressed section with a different decoded length:",
-                           e->decoded_length);
+            return corrupt(
+                at + EMBT__E_DECODED, e->label, 18,
+                "uncompressed section with a different decoded length:", e->decoded_length);
         if (e->codec == EMBT__CODEC_DEFLATE) {
             uint64_t cap;
             if (!embt__mul_u64(&cap, e->stored_length, EMBT__DEFLATE_RATIO) ||
                 !embt__add_u64(&cap, cap, EMBT__DEFLATE_SLACK))
                 cap = UINT64_MAX;
             if (e->decoded_length > cap)
-                return corrupt(at + EMBT__E_DECODED, e->label, 18,
-                               "decoded length beyond what deflate can expand to:",
-                               e->decoded_length);
+                return corrupt(
+                    at + EMBT__E_DECODED, e->label, 18,
+                    "decoded length beyond what deflate can expand to:", e->decoded_length);
         }
         /* rule 19 */
         if (e->link != EMBT__NONE && (e->link >= f->n_entries || e->link == i))
@@ -264,8 +265,7 @@ static embt_status parse_entries(embt_file *f, uint32_t entry_size, uint32_t nam
         /* rule 20 */
         if (!type_label(e->type) && (e->flags & EMBT__ENTRY_REQUIRED))
             return embt__error(EMBT_ELIMIT, at + EMBT__E_TYPE, e->label, 20,
-                               "required section type %u is not supported by this reader",
-                               e->type);
+                               "required section type %u is not supported by this reader", e->type);
         e->data = f->bytes + e->offset;
     }
     uint64_t last_end = expect_offset;
@@ -318,8 +318,8 @@ static embt_status check_type(embt_file *f, size_t i)
         return EMBT_OK; /* unknown optional: skipped */
     /* rule 21 */
     if (((e->flags & EMBT__ENTRY_REQUIRED) != 0) != required_for(e->type))
-        return corrupt(at + EMBT__E_FLAGS, e->label, 21, "required flag does not match the type:",
-                       e->flags);
+        return corrupt(at + EMBT__E_FLAGS, e->label, 21,
+                       "required flag does not match the type:", e->flags);
     bool named = e->type == EMBT_SECTION_VOCAB || e->type == EMBT_SECTION_TABLE;
     if (named != (e->name_length > 0))
         return corrupt(at + EMBT__E_NAME_LENGTH, e->label, 21,
@@ -331,25 +331,18 @@ static embt_status check_type(embt_file *f, size_t i)
     bool link_ok;
     switch (e->type) {
     case EMBT_SECTION_VOCAB_INDEX:
-    case EMBT_SECTION_VOCAB_COUNTS:
-        link_ok = target && target->type == EMBT_SECTION_VOCAB;
-        break;
+    case EMBT_SECTION_VOCAB_COUNTS: link_ok = target && target->type == EMBT_SECTION_VOCAB; break;
     case EMBT_SECTION_ROW_SCALES:
         link_ok = target && target->type == EMBT_SECTION_TABLE &&
                   embt__le32(target->params + EMBT__T_DTYPE) == EMBT_DTYPE_I8;
         break;
-    case EMBT_SECTION_ROW_NORMS:
-        link_ok = target && target->type == EMBT_SECTION_TABLE;
-        break;
-    case EMBT_SECTION_TABLE:
-        link_ok = !target || target->type == EMBT_SECTION_VOCAB;
-        break;
-    default:
-        link_ok = !target;
+    case EMBT_SECTION_ROW_NORMS: link_ok = target && target->type == EMBT_SECTION_TABLE; break;
+    case EMBT_SECTION_TABLE: link_ok = !target || target->type == EMBT_SECTION_VOCAB; break;
+    default: link_ok = !target;
     }
     if (!link_ok)
-        return corrupt(at + EMBT__E_LINK, e->label, 22, "link to an entry of the wrong type:",
-                       e->link);
+        return corrupt(at + EMBT__E_LINK, e->label, 22,
+                       "link to an entry of the wrong type:", e->link);
     /* rule 23: uniqueness against earlier entries */
     for (size_t j = 0; j < i; j++) {
         const embt__entry *o = &f->entries[j];
@@ -357,8 +350,8 @@ static embt_status check_type(embt_file *f, size_t i)
         if (o->type != e->type)
             continue;
         if (named)
-            clash = o->name_length == e->name_length &&
-                    memcmp(o->name, e->name, e->name_length) == 0;
+            clash =
+                o->name_length == e->name_length && memcmp(o->name, e->name, e->name_length) == 0;
         else if (e->type == EMBT_SECTION_METADATA)
             clash = true;
         else
@@ -465,8 +458,8 @@ static embt_status check_type(embt_file *f, size_t i)
         if ((rc = check_params_zero(e, 0)))
             return rc;
         if (e->decoded_length > EMBT__METADATA_MAX)
-            return corrupt(at + EMBT__E_DECODED, e->label, 29, "metadata above 16 MiB:",
-                           e->decoded_length);
+            return corrupt(at + EMBT__E_DECODED, e->label, 29,
+                           "metadata above 16 MiB:", e->decoded_length);
         break;
     }
     return EMBT_OK;
@@ -514,9 +507,8 @@ static embt_status inflate_entry(embt__entry *e, uint64_t *budget)
 
     size_t elem = 1;
     if (e->filter == EMBT__FILTER_SHUFFLE)
-        elem = embt__shuffle_elem_size(e->type, e->type == EMBT_SECTION_TABLE
-                                                    ? embt__le32(e->params + EMBT__T_DTYPE)
-                                                    : 0);
+        elem = embt__shuffle_elem_size(
+            e->type, e->type == EMBT_SECTION_TABLE ? embt__le32(e->params + EMBT__T_DTYPE) : 0);
     if (elem == 0)
         return embt__error(EMBT_ECORRUPT, e->entry_offset + EMBT__E_FILTER, e->label, 35,
                            "this section type cannot be shuffled");

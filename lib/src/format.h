@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 /* 3.1 header */
-#define EMBT__MAGIC "\x89" "EMBT\r\n\x1a\n"
+#define EMBT__MAGIC                                                                                \
+    "\x89"                                                                                         \
+    "EMBT\r\n\x1a\n"
 #define EMBT__MAGIC_LEN 9
 #define EMBT__HEADER_SIZE 128u
 #define EMBT__HEADER_SIZE_MAX 4096u

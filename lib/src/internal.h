@@ -24,7 +24,8 @@ char *embt__strndup(const char *s, size_t n);
 embt_status embt__error(embt_status code, uint64_t offset, const char *section, uint32_t rule,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* EMBT_EIO with errno captured by the caller. */
-embt_status embt__error_sys(int sys_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+embt_status embt__error_sys(int sys_errno, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* EMBT_EPARSE with a 1-based line and column. */
 embt_status embt__error_parse(uint32_t line, uint32_t column, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -37,18 +38,18 @@ embt_error *embt__error_record(void);
 
 /* Caller bugs: an assert in debug builds, EMBT_EINVAL in release builds. */
 #ifdef NDEBUG
-#define EMBT_CHECK_ARG(x)                                                                         \
-    do {                                                                                          \
-        if (!(x))                                                                                 \
-            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
+#define EMBT_CHECK_ARG(x)                                                                          \
+    do {                                                                                           \
+        if (!(x))                                                                                  \
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x);  \
     } while (0)
 #else
 #include <assert.h>
-#define EMBT_CHECK_ARG(x)                                                                         \
-    do {                                                                                          \
-        assert(x);                                                                                \
-        if (!(x))                                                                                 \
-            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x); \
+#define EMBT_CHECK_ARG(x)                                                                          \
+    do {                                                                                           \
+        assert(x);                                                                                 \
+        if (!(x))                                                                                  \
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "invalid argument: %s", #x);  \
     } while (0)
 #endif
 

@@ -50,8 +50,8 @@ const float *embt_table_norms(const embt_table *table)
 const float *embt_table_row_f32(const embt_table *table, uint64_t row)
 {
     if (table->dtype != EMBT_DTYPE_F32) {
-        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table '%s' is %s, not f32",
-                    table->name, embt_dtype_name(table->dtype));
+        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table '%s' is %s, not f32", table->name,
+                    embt_dtype_name(table->dtype));
         return NULL;
     }
     if (row >= table->rows) {
@@ -83,7 +83,8 @@ embt_status embt_table_read_row_f32(float *dst, const embt_table *table, uint64_
     return EMBT_OK;
 }
 
-embt_status embt_table_gather_f32(float *dst, const embt_table *table, const uint64_t *ids, size_t n)
+embt_status embt_table_gather_f32(float *dst, const embt_table *table, const uint64_t *ids,
+                                  size_t n)
 {
     EMBT_CHECK_ARG(table && (n == 0 || (dst && ids)));
     uint64_t rows = table->rows;

@@ -46,38 +46,37 @@ static embt_status check_utf8(const embt_vocab *v)
     return EMBT_OK;
 }
 
-/* rule 33, second half: every token is found at its own id (after rule 32, a token found at
- * another id can only mean equal bytes, reported as 32 for safety) */
-static embt_status check_lookup(const embt_vocab *v)
+/* Rule 32 through the stored index: probes compare bytes, so a token found at another id repeats
+ * that token. *missing receives the first id the index does not find (EMBT_NONE_ID if none), which
+ * breaks rule 33 and is reported after rule 32 has been checked for every vocabulary. */
+static embt_status probe_all(const embt_vocab *v, uint32_t *missing)
 {
     const embt__entry *e = &v->file->entries[v->entry];
-    const embt__entry *ie = v->index_entry == SIZE_MAX ? NULL : &v->file->entries[v->index_entry];
+    *missing = EMBT_NONE_ID;
+    if (v->index_entry == SIZE_MAX)
+        return EMBT_OK; /* open built the index, which already rejected repeats */
     for (uint32_t id = 0; id < v->n_tokens; id++) {
         size_t len;
         const uint8_t *t = embt__vocab_token(v, id, &len);
         uint32_t found;
-        embt_status rc = embt__vocab_probe(&found, v, t, len);
-        if (rc)
-            return rc;
+        /* a slot naming a bad id is a rule 33 matter: count the token as missing */
+        if (embt__vocab_probe(&found, v, t, len) != EMBT_OK)
+            found = EMBT_NONE_ID;
         if (found == id)
             continue;
-        if (found != EMBT_NONE_ID) {
-            /* same bytes at another id */
+        if (found != EMBT_NONE_ID)
             return embt__error(EMBT_ECORRUPT, abs_or_none(e, t), e->label, 32,
                                "token %u repeats token %u", id, found);
-        }
-        return embt__error(EMBT_ECORRUPT, ie ? ie->offset : EMBT_NO_OFFSET,
-                           ie ? ie->label : e->label, 33, "index does not find token %u", id);
+        if (*missing == EMBT_NONE_ID)
+            *missing = id;
     }
     return EMBT_OK;
 }
 
-/* rule 32, independent of the stored index (which rule 33 judges separately): a private index
- * built from the tokens finds every repeat */
-static embt_status check_duplicates(const embt_vocab *v)
+/* Rule 32 without the stored index, for one that breaks rule 33 (and so might hide a repeat): a
+ * private index built from the tokens finds every repeat. */
+static embt_status check_duplicates_privately(const embt_vocab *v)
 {
-    if (v->index_entry == SIZE_MAX)
-        return EMBT_OK; /* open built the index, which already rejected repeats */
     embt_vocab copy = *v;
     copy.slots = NULL;
     copy.built_slots = NULL;
@@ -87,11 +86,9 @@ static embt_status check_duplicates(const embt_vocab *v)
     return rc;
 }
 
-/* rule 33: slot contents; lookups of every token are checked by check_lookup */
-static embt_status check_index(const embt_vocab *v)
+/* rule 33: slot contents, plus the first token probe_all could not find */
+static embt_status index_error(const embt_vocab *v, uint32_t missing)
 {
-    if (v->index_entry == SIZE_MAX)
-        return EMBT_OK;
     const embt__entry *ie = &v->file->entries[v->index_entry];
     uint64_t seen_slots = 0;
     for (uint64_t i = 0; i < v->n_slots; i++) {
@@ -115,13 +112,32 @@ static embt_status check_index(const embt_vocab *v)
                                id);
         seen_slots++;
     }
-    /* each token is found at its own slot (check_lookup) and there are as many filled slots as
-     * tokens, so every id occurs exactly once */
+    /* every token is found at its own slot and there are as many filled slots as tokens, so every
+     * id occurs exactly once */
     if (seen_slots != v->n_tokens)
         return embt__error(EMBT_ECORRUPT, ie->offset, ie->label, 33,
                            "index holds %llu ids for %u tokens", (unsigned long long)seen_slots,
                            v->n_tokens);
-    return check_lookup(v);
+    if (missing != EMBT_NONE_ID)
+        return embt__error(EMBT_ECORRUPT, ie->offset, ie->label, 33, "index does not find token %u",
+                           missing);
+    return EMBT_OK;
+}
+
+static embt_status check_index(const embt_vocab *v, uint32_t missing)
+{
+    if (v->index_entry == SIZE_MAX)
+        return EMBT_OK;
+    embt_status rc = index_error(v, missing);
+    if (rc != EMBT_ECORRUPT)
+        return rc;
+    /* rule 32 comes first: a broken index must not hide a repeated token */
+    embt_error broken = *embt_error_last();
+    embt_status dup = check_duplicates_privately(v);
+    if (dup)
+        return dup;
+    *embt__error_record() = broken;
+    return rc;
 }
 
 /* rule 34: checksums of the sections that are mapped (compressed ones were checked at open) */
@@ -199,9 +215,9 @@ static embt_status check_padding(const embt_file *f)
         uint64_t next = i < f->n_entries ? f->entries[i].offset : f->directory_offset;
         for (uint64_t p = pos; p < next; p++)
             if (f->bytes[p])
-                return embt__error(EMBT_ECORRUPT, p, i < f->n_entries ? f->entries[i].label
-                                                                      : "directory",
-                                   38, "padding byte before this section is 0x%02x", f->bytes[p]);
+                return embt__error(EMBT_ECORRUPT, p,
+                                   i < f->n_entries ? f->entries[i].label : "directory", 38,
+                                   "padding byte before this section is 0x%02x", f->bytes[p]);
         if (i < f->n_entries)
             pos = f->entries[i].offset + f->entries[i].stored_length;
     }
@@ -218,12 +234,21 @@ embt_status embt_file_verify(const embt_file *file)
     for (size_t k = 0; k < file->n_vocabs; k++)
         if ((rc = check_utf8(&file->vocabs[k])))
             return rc;
+    /* one probe result per vocabulary carries rule 33's finding past the rule 32 pass */
+    uint32_t *missing = embt__calloc(file->n_vocabs ? file->n_vocabs : 1, sizeof *missing);
+    if (!missing)
+        return embt__error_nomem();
     for (size_t k = 0; k < file->n_vocabs; k++)
-        if ((rc = check_duplicates(&file->vocabs[k])))
-            return rc;
+        if ((rc = probe_all(&file->vocabs[k], &missing[k])))
+            goto done;
     for (size_t k = 0; k < file->n_vocabs; k++)
-        if ((rc = check_index(&file->vocabs[k])))
-            return rc;
+        if ((rc = check_index(&file->vocabs[k], missing[k])))
+            goto done;
+    rc = EMBT_OK;
+done:
+    embt__free(missing);
+    if (rc)
+        return rc;
     if ((rc = check_crcs(file)) || (rc = check_scales(file)) || (rc = check_metadata(file)) ||
         (rc = check_padding(file)))
         return rc;

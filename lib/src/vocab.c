@@ -15,8 +15,8 @@ const uint8_t *embt__vocab_token(const embt_vocab *v, uint32_t id, size_t *len_o
 {
     const uint8_t *o = v->offsets + 8 * (uint64_t)id;
     uint64_t start = embt__le64(o), end = embt__le64(o + 8);
-    if (start > end || end > v->blob_length || end - start > EMBT__TOKEN_LEN_MAX ||
-        end == start || (id == 0 && start != 0)) {
+    if (start > end || end > v->blob_length || end - start > EMBT__TOKEN_LEN_MAX || end == start ||
+        (id == 0 && start != 0)) {
         embt__error(EMBT_ECORRUPT, abs_offset_of(v, o), v->file->entries[v->entry].label, 30,
                     "token %u has bad offsets [%llu, %llu) in a %llu-byte blob", id,
                     (unsigned long long)start, (unsigned long long)end,
@@ -126,8 +126,8 @@ const char *embt_vocab_token(const embt_vocab *vocab, uint32_t id, size_t *len_o
 {
     size_t len = 0;
     if (id >= vocab->n_tokens) {
-        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "token id %u out of range (size %u)",
-                    id, vocab->n_tokens);
+        embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "token id %u out of range (size %u)", id,
+                    vocab->n_tokens);
         return NULL;
     }
     const uint8_t *t = embt__vocab_token(vocab, id, &len);
@@ -145,8 +145,8 @@ embt_status embt_vocab_count(uint64_t *out, const embt_vocab *vocab, uint32_t id
 {
     EMBT_CHECK_ARG(out && vocab);
     if (!vocab->counts)
-        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0,
-                           "vocabulary '%s' has no counts", vocab->name);
+        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "vocabulary '%s' has no counts",
+                           vocab->name);
     if (id >= vocab->n_tokens)
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                            "token id %u out of range (size %u)", id, vocab->n_tokens);

@@ -161,6 +161,8 @@ static embt_status out_flush(embt_writer *w)
 static embt_status out_bytes(embt_writer *w, const void *data, size_t n)
 {
     const uint8_t *p = data;
+    if (n == 0) /* empty vocabularies pass a NULL blob; memcpy must not see it */
+        return EMBT_OK;
     if (n > WBUF_SIZE - w->wbuf_len) {
         embt_status st = out_flush(w);
         if (st != EMBT_OK)

@@ -113,7 +113,8 @@ static void load_yaml(expect *x, const char *sub, const char *name)
 
 static yaml_node_t *get(expect *x, yaml_node_t *map, const char *key)
 {
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
         yaml_node_t *k = yaml_document_get_node(&x->doc, p->key);
         if (k->type == YAML_SCALAR_NODE && strlen(key) == k->data.scalar.length &&
             memcmp(k->data.scalar.value, key, k->data.scalar.length) == 0)
@@ -125,8 +126,9 @@ static yaml_node_t *get(expect *x, yaml_node_t *map, const char *key)
 /* A plain `null` (or an absent key) is "no value"; quoted "null" is a string. */
 static bool is_null(yaml_node_t *n)
 {
-    return n == NULL || (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                         strcmp((const char *)n->data.scalar.value, "null") == 0);
+    return n == NULL ||
+           (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            strcmp((const char *)n->data.scalar.value, "null") == 0);
 }
 
 static const char *str(yaml_node_t *n, size_t *len_out)
@@ -195,13 +197,14 @@ static uint32_t crc_f32(const float *v, size_t n)
     return (uint32_t)c;
 }
 
-static void expect_f32s(const char *sample, const char *what, const float *got, size_t n_got, expect *x,
-                        yaml_node_t *list, yaml_node_t *crc_node)
+static void expect_f32s(const char *sample, const char *what, const float *got, size_t n_got,
+                        expect *x, yaml_node_t *list, yaml_node_t *crc_node)
 {
     if (crc_node) {
         cr_expect(got != NULL, "%s: %s missing", sample, what);
         if (got)
-            cr_expect_eq(crc_f32(got, n_got), (uint32_t)num(crc_node), "%s: %s CRC differs", sample, what);
+            cr_expect_eq(crc_f32(got, n_got), (uint32_t)num(crc_node), "%s: %s CRC differs", sample,
+                         what);
         return;
     }
     if (is_null(list)) {
@@ -209,10 +212,12 @@ static void expect_f32s(const char *sample, const char *what, const float *got, 
         return;
     }
     cr_expect(got != NULL || seq_len(list) == 0, "%s: %s missing", sample, what);
-    cr_expect_eq(seq_len(list), n_got, "%s: %s count %zu, expected %zu", sample, what, n_got, seq_len(list));
+    cr_expect_eq(seq_len(list), n_got, "%s: %s count %zu, expected %zu", sample, what, n_got,
+                 seq_len(list));
     for (size_t i = 0; got && i < seq_len(list) && i < n_got; i++)
-        cr_expect_eq(f32_bits(got[i]), (uint32_t)num(item(x, list, i)), "%s: %s[%zu] is 0x%08x, expected %s",
-                     sample, what, i, f32_bits(got[i]), str(item(x, list, i), NULL));
+        cr_expect_eq(f32_bits(got[i]), (uint32_t)num(item(x, list, i)),
+                     "%s: %s[%zu] is 0x%08x, expected %s", sample, what, i, f32_bits(got[i]),
+                     str(item(x, list, i), NULL));
 }
 
 /* ---- valid samples ---- */
@@ -232,7 +237,8 @@ static void check_vocab(const char *sample, expect *x, yaml_node_t *ev, const em
     cr_expect_eq(embt_vocab_eos_id(v), id_or_none(get(x, ev, "eos_id")), "%s: eos_id", sample);
     yaml_node_t *counts = get(x, ev, "counts");
     if (is_null(counts)) {
-        cr_expect(!embt_vocab_has_counts(v), "%s: vocab %s has counts, expected none", sample, name);
+        cr_expect(!embt_vocab_has_counts(v), "%s: vocab %s has counts, expected none", sample,
+                  name);
     } else {
         cr_expect(embt_vocab_has_counts(v), "%s: vocab %s has no counts", sample, name);
         for (size_t i = 0; i < seq_len(counts) && embt_vocab_has_counts(v); i++) {
@@ -249,11 +255,12 @@ static void check_vocab(const char *sample, expect *x, yaml_node_t *ev, const em
         const char *tok = str(item(x, tokens, i), &tlen);
         const char *got = embt_vocab_token(v, (uint32_t)i, &glen);
         cr_expect(got != NULL && glen == tlen && memcmp(got, tok, tlen) == 0,
-                  "%s: vocab %s token %zu differs (length %zu, expected %zu)", sample, name, i, glen, tlen);
+                  "%s: vocab %s token %zu differs (length %zu, expected %zu)", sample, name, i,
+                  glen, tlen);
         uint32_t id = EMBT_NONE_ID;
         embt_status st = embt_vocab_find(&id, v, tok, tlen);
-        cr_expect(st == EMBT_OK && id == i, "%s: vocab %s find(token %zu) gave %s, id %u", sample, name, i,
-                  embt_status_name(st), id);
+        cr_expect(st == EMBT_OK && id == i, "%s: vocab %s find(token %zu) gave %s, id %u", sample,
+                  name, i, embt_status_name(st), id);
     }
     uint32_t id = 0;
     const char absent[] = "\x01embt conformance: absent token\x01";
@@ -268,8 +275,8 @@ static void check_table(const char *sample, expect *x, yaml_node_t *et, const em
     cr_expect(strlen(embt_table_name(t)) == len && memcmp(embt_table_name(t), name, len) == 0,
               "%s: table name %s, expected %s", sample, embt_table_name(t), name);
     const char *dtype = embt_dtype_name(embt_table_dtype(t));
-    cr_expect(dtype && strcmp(dtype, str(get(x, et, "dtype"), NULL)) == 0, "%s: table %s dtype %s", sample,
-              name, dtype ? dtype : "?");
+    cr_expect(dtype && strcmp(dtype, str(get(x, et, "dtype"), NULL)) == 0, "%s: table %s dtype %s",
+              sample, name, dtype ? dtype : "?");
     cr_expect_eq(embt_table_rank(t), num(get(x, et, "rank")), "%s: table %s rank", sample, name);
     uint64_t rows = num(get(x, et, "rows")), cols = num(get(x, et, "cols"));
     cr_expect_eq(embt_table_rows(t), rows, "%s: table %s rows", sample, name);
@@ -279,27 +286,29 @@ static void check_table(const char *sample, expect *x, yaml_node_t *et, const em
     if (is_null(tv))
         cr_expect(v == NULL, "%s: table %s is tied, expected stand-alone", sample, name);
     else
-        cr_expect(v != NULL && strcmp(embt_vocab_name(v), str(tv, NULL)) == 0, "%s: table %s tied to %s",
-                  sample, name, v ? embt_vocab_name(v) : "nothing");
+        cr_expect(v != NULL && strcmp(embt_vocab_name(v), str(tv, NULL)) == 0,
+                  "%s: table %s tied to %s", sample, name, v ? embt_vocab_name(v) : "nothing");
     if (embt_table_rows(t) != rows || embt_table_cols(t) != cols)
         return;
     size_t n = (size_t)(rows * cols);
     float *got = malloc((n ? n : 1) * sizeof *got);
     for (uint64_t r = 0; r < rows; r++) {
         embt_status st = embt_table_read_row_f32(got + r * cols, t, r);
-        cr_expect_eq(st, EMBT_OK, "%s: table %s read_row_f32(%llu): %s", sample, name, (unsigned long long)r,
-                     embt_status_name(st));
+        cr_expect_eq(st, EMBT_OK, "%s: table %s read_row_f32(%llu): %s", sample, name,
+                     (unsigned long long)r, embt_status_name(st));
     }
     yaml_node_t *vcrc = get(x, et, "values_crc32");
     if (vcrc) {
-        cr_expect_eq(crc_f32(got, n), (uint32_t)num(vcrc), "%s: table %s values CRC differs", sample, name);
+        cr_expect_eq(crc_f32(got, n), (uint32_t)num(vcrc), "%s: table %s values CRC differs",
+                     sample, name);
     } else {
         size_t ne;
         uint32_t *exp = flat_bits(x, get(x, et, "values"), &ne);
         cr_expect_eq(ne, n, "%s: table %s: YAML has %zu values for %zu", sample, name, ne, n);
         for (size_t i = 0; i < ne && i < n; i++)
-            cr_expect_eq(f32_bits(got[i]), exp[i], "%s: table %s element %zu (row %zu) is 0x%08x, expected 0x%08x",
-                         sample, name, i, (size_t)(i / cols), f32_bits(got[i]), exp[i]);
+            cr_expect_eq(f32_bits(got[i]), exp[i],
+                         "%s: table %s element %zu (row %zu) is 0x%08x, expected 0x%08x", sample,
+                         name, i, (size_t)(i / cols), f32_bits(got[i]), exp[i]);
         free(exp);
     }
     free(got);
@@ -308,8 +317,8 @@ static void check_table(const char *sample, expect *x, yaml_node_t *et, const em
     expect_f32s(sample, "scales", embt_table_scales(t), n_scales, x, scales, NULL);
     yaml_node_t *norms = get(x, et, "norms"), *ncrc = get(x, et, "norms_crc32");
     size_t n_rows = embt_table_rank(t) == 2 ? (size_t)rows : 1;
-    expect_f32s(sample, "norms", embt_table_norms(t), ncrc ? n_rows : (is_null(norms) ? 0 : seq_len(norms)),
-                x, norms, ncrc);
+    expect_f32s(sample, "norms", embt_table_norms(t),
+                ncrc ? n_rows : (is_null(norms) ? 0 : seq_len(norms)), x, norms, ncrc);
 }
 
 static void check_valid(const char *sample)
@@ -322,26 +331,31 @@ static void check_valid(const char *sample)
     embt_file *f = NULL;
     embt_status st = embt_file_open(&f, path, NULL);
     const embt_error *e = embt_error_last();
-    cr_expect_eq(st, EMBT_OK, "%s: open gave %s (rule %u, offset %llu, %s: %s)", sample, embt_status_name(st),
-                 e->rule, (unsigned long long)e->offset, e->section, e->message);
+    cr_expect_eq(st, EMBT_OK, "%s: open gave %s (rule %u, offset %llu, %s: %s)", sample,
+                 embt_status_name(st), e->rule, (unsigned long long)e->offset, e->section,
+                 e->message);
     if (st == EMBT_OK) {
         st = embt_file_verify(f);
         cr_expect_eq(st, EMBT_OK, "%s: verify gave %s (rule %u, offset %llu, %s: %s)", sample,
-                     embt_status_name(st), e->rule, (unsigned long long)e->offset, e->section, e->message);
+                     embt_status_name(st), e->rule, (unsigned long long)e->offset, e->section,
+                     e->message);
         unsigned major = 0, minor = 0;
         embt_file_version(f, &major, &minor);
         cr_expect_eq(major, num(get(&x, x.root, "version_major")), "%s: major", sample);
         cr_expect_eq(minor, num(get(&x, x.root, "version_minor")), "%s: minor", sample);
-        cr_expect_eq(embt_file_alignment(f), num(get(&x, x.root, "alignment")), "%s: alignment", sample);
+        cr_expect_eq(embt_file_alignment(f), num(get(&x, x.root, "alignment")), "%s: alignment",
+                     sample);
         cr_expect_eq(embt_file_size(f), num(get(&x, x.root, "file_size")), "%s: size", sample);
-        cr_expect_eq(embt_file_section_count(f), num(get(&x, x.root, "sections")), "%s: sections", sample);
+        cr_expect_eq(embt_file_section_count(f), num(get(&x, x.root, "sections")), "%s: sections",
+                     sample);
         yaml_node_t *vocabs = get(&x, x.root, "vocabs"), *tables = get(&x, x.root, "tables");
-        cr_expect_eq(embt_file_vocab_count(f), seq_len(vocabs), "%s: %zu vocabularies, expected %zu", sample,
-                     embt_file_vocab_count(f), seq_len(vocabs));
+        cr_expect_eq(embt_file_vocab_count(f), seq_len(vocabs),
+                     "%s: %zu vocabularies, expected %zu", sample, embt_file_vocab_count(f),
+                     seq_len(vocabs));
         for (size_t i = 0; i < seq_len(vocabs) && i < embt_file_vocab_count(f); i++)
             check_vocab(sample, &x, item(&x, vocabs, i), embt_file_vocab_at(f, i));
-        cr_expect_eq(embt_file_table_count(f), seq_len(tables), "%s: %zu tables, expected %zu", sample,
-                     embt_file_table_count(f), seq_len(tables));
+        cr_expect_eq(embt_file_table_count(f), seq_len(tables), "%s: %zu tables, expected %zu",
+                     sample, embt_file_table_count(f), seq_len(tables));
         for (size_t i = 0; i < seq_len(tables) && i < embt_file_table_count(f); i++)
             check_table(sample, &x, item(&x, tables, i), embt_file_table_at(f, i));
         size_t mlen = 0, elen = 0;
@@ -402,20 +416,21 @@ static void check_invalid(const char *sample)
         st = embt_file_verify(f);
     const embt_error *e = embt_error_last();
     cr_expect(strcmp(embt_status_name(st), want) == 0 && e->rule == rule,
-              "%s: got %s rule %u (offset 0x%llx, %s: %s), expected %s rule %u", sample, embt_status_name(st),
-              e->rule, (unsigned long long)e->offset, e->section, e->message, want, rule);
+              "%s: got %s rule %u (offset 0x%llx, %s: %s), expected %s rule %u", sample,
+              embt_status_name(st), e->rule, (unsigned long long)e->offset, e->section, e->message,
+              want, rule);
     yaml_node_t *off = get(&x, x.root, "offset");
     if (off && strcmp(embt_status_name(st), want) == 0 && e->rule == rule)
         cr_expect_eq(e->offset, num(off), "%s: offset 0x%llx, expected %s (%s: %s)", sample,
                      (unsigned long long)e->offset, str(off, NULL), e->section, e->message);
     yaml_node_t *sec = get(&x, x.root, "section");
     if (sec && e->rule == rule)
-        cr_expect(strcmp(e->section, str(sec, NULL)) == 0, "%s: section \"%s\", expected \"%s\"", sample,
-                  e->section, str(sec, NULL));
+        cr_expect(strcmp(e->section, str(sec, NULL)) == 0, "%s: section \"%s\", expected \"%s\"",
+                  sample, e->section, str(sec, NULL));
     yaml_node_t *ent = get(&x, x.root, "entry");
     if (ent && e->rule == rule && strncmp(e->section, "entry ", 6) == 0)
-        cr_expect_eq(strtoull(e->section + 6, NULL, 10), num(ent), "%s: section \"%s\", expected entry %s",
-                     sample, e->section, str(ent, NULL));
+        cr_expect_eq(strtoull(e->section + 6, NULL, 10), num(ent),
+                     "%s: section \"%s\", expected entry %s", sample, e->section, str(ent, NULL));
     embt_file_close(f);
     free(path);
     yaml_document_delete(&x.doc);
@@ -458,8 +473,8 @@ Test(conformance, every_prefix_of_small_valid_samples_fails_cleanly)
             memcpy(copy, data, cut);
             embt_status st = open_verify(copy, cut);
             cr_expect(st == EMBT_EFORMAT || st == EMBT_ECORRUPT,
-                      "%s cut to %zu bytes gave %s, expected EMBT_EFORMAT or EMBT_ECORRUPT", samples[s], cut,
-                      embt_status_name(st));
+                      "%s cut to %zu bytes gave %s, expected EMBT_EFORMAT or EMBT_ECORRUPT",
+                      samples[s], cut, embt_status_name(st));
             free(copy);
         }
         free(data);
@@ -479,8 +494,10 @@ Test(conformance, every_single_byte_change_of_small_valid_samples_is_detected)
             for (size_t k = 0; k < sizeof flips; k++) {
                 data[i] ^= flips[k];
                 embt_status st = open_verify(data, len);
-                cr_expect(st == EMBT_EFORMAT || st == EMBT_EVERSION || st == EMBT_ECORRUPT || st == EMBT_ELIMIT,
-                          "%s with byte 0x%zx ^ 0x%02x gave %s", samples[s], i, flips[k], embt_status_name(st));
+                cr_expect(st == EMBT_EFORMAT || st == EMBT_EVERSION || st == EMBT_ECORRUPT ||
+                              st == EMBT_ELIMIT,
+                          "%s with byte 0x%zx ^ 0x%02x gave %s", samples[s], i, flips[k],
+                          embt_status_name(st));
                 data[i] ^= flips[k];
             }
         }

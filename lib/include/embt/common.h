@@ -29,18 +29,18 @@ extern "C" {
  * The set is fixed and part of the contract: spec/CLI.md and format/ use these names. */
 typedef enum embt_status {
     EMBT_OK = 0,
-    EMBT_ERROR = -1,      /* internal or unclassified; see embt_error_last() */
-    EMBT_ENOMEM = -2,     /* an allocation failed */
-    EMBT_EIO = -3,        /* a system call failed; sys_errno is set */
-    EMBT_EINVAL = -4,     /* bad argument or option: caller bug or bad command line */
-    EMBT_ENOTFOUND = -5,  /* token, table or key absent: an expected outcome */
-    EMBT_EEXISTS = -6,    /* duplicate name, or output exists and overwrite not asked */
-    EMBT_EFORMAT = -7,    /* not an .embt file / unrecognised input format */
-    EMBT_EVERSION = -8,   /* major version newer than this library */
-    EMBT_ECORRUPT = -9,   /* breaks spec/FORMAT.md: truncated, out of bounds, bad checksum */
-    EMBT_ELIMIT = -10,    /* valid, but beyond this build's limits or features */
-    EMBT_EPARSE = -11,    /* malformed text input (vectors, vocab, YAML); line/column set */
-    EMBT_ECANCELED = -12  /* a callback asked to stop */
+    EMBT_ERROR = -1,     /* internal or unclassified; see embt_error_last() */
+    EMBT_ENOMEM = -2,    /* an allocation failed */
+    EMBT_EIO = -3,       /* a system call failed; sys_errno is set */
+    EMBT_EINVAL = -4,    /* bad argument or option: caller bug or bad command line */
+    EMBT_ENOTFOUND = -5, /* token, table or key absent: an expected outcome */
+    EMBT_EEXISTS = -6,   /* duplicate name, or output exists and overwrite not asked */
+    EMBT_EFORMAT = -7,   /* not an .embt file / unrecognised input format */
+    EMBT_EVERSION = -8,  /* major version newer than this library */
+    EMBT_ECORRUPT = -9,  /* breaks spec/FORMAT.md: truncated, out of bounds, bad checksum */
+    EMBT_ELIMIT = -10,   /* valid, but beyond this build's limits or features */
+    EMBT_EPARSE = -11,   /* malformed text input (vectors, vocab, YAML); line/column set */
+    EMBT_ECANCELED = -12 /* a callback asked to stop */
 } embt_status;
 
 #define EMBT_NO_OFFSET UINT64_MAX

@@ -17,8 +17,8 @@ typedef struct embt_vocab embt_vocab;
 typedef struct embt_table embt_table;
 
 /* Flags for embt_open_options.flags. */
-#define EMBT_OPEN_NO_MMAP 0x1u    /* read the file into memory instead of mapping it */
-#define EMBT_OPEN_VERIFY 0x2u     /* run embt_file_verify() before returning */
+#define EMBT_OPEN_NO_MMAP 0x1u /* read the file into memory instead of mapping it */
+#define EMBT_OPEN_VERIFY 0x2u  /* run embt_file_verify() before returning */
 
 typedef struct embt_open_options {
     unsigned version;           /* EMBT_OPEN_OPTIONS_VERSION */
@@ -26,7 +26,9 @@ typedef struct embt_open_options {
     uint64_t max_inflate_bytes; /* cap on all compressed sections decoded at open; 0: 16 GiB */
 } embt_open_options;
 #define EMBT_OPEN_OPTIONS_VERSION 1
+/* clang-format off */
 #define EMBT_OPEN_OPTIONS_INIT { EMBT_OPEN_OPTIONS_VERSION, 0, 0 }
+/* clang-format on */
 
 /* Opens the file at `path`: open, fstat, a read-only shared mmap, then the checks spec/FORMAT.md 7.1 to
  * 7.4 call "at open" (header, directory, every entry: O(number of sections), independent of vocabulary
@@ -36,7 +38,8 @@ typedef struct embt_open_options {
  * Errors: EMBT_EIO (open/stat/mmap/read failed, or not a regular file), EMBT_EFORMAT, EMBT_EVERSION,
  * EMBT_ECORRUPT, EMBT_ELIMIT, EMBT_ENOMEM, EMBT_EINVAL. On failure *out is NULL.
  * Truncating the file while it is mapped makes later reads fault (SIGBUS): this cannot be guarded. */
-EMBT_API embt_status embt_file_open(embt_file **out, const char *path, const embt_open_options *opts);
+EMBT_API embt_status embt_file_open(embt_file **out, const char *path,
+                                    const embt_open_options *opts);
 
 /* As embt_file_open() on `size` bytes at `data`, which are borrowed: they must stay valid and unchanged
  * until embt_file_close(). EMBT_OPEN_NO_MMAP is ignored. */
@@ -65,8 +68,10 @@ EMBT_API const embt_table *embt_file_table_at(const embt_file *file, size_t inde
 
 /* Finds a vocabulary or table by name (NUL-terminated). `name` NULL for a vocabulary means the first one.
  * Errors: EMBT_ENOTFOUND (*out set to NULL). */
-EMBT_API embt_status embt_file_vocab(const embt_vocab **out, const embt_file *file, const char *name);
-EMBT_API embt_status embt_file_table(const embt_table **out, const embt_file *file, const char *name);
+EMBT_API embt_status embt_file_vocab(const embt_vocab **out, const embt_file *file,
+                                     const char *name);
+EMBT_API embt_status embt_file_table(const embt_table **out, const embt_file *file,
+                                     const char *name);
 
 /* The METADATA section's YAML text, borrowed (not NUL-terminated; *len_out bytes), or NULL with
  * *len_out = 0 when the file has none. The text is not validated before embt_file_verify(). */
@@ -74,18 +79,18 @@ EMBT_API const char *embt_file_metadata(const embt_file *file, size_t *len_out);
 
 /* One entry of the section directory, as stored, for inspection tools. */
 typedef struct embt_section_info {
-    uint16_t type;           /* EMBT_SECTION_* or an unknown value */
-    uint16_t flags;          /* bit 0: required */
-    uint8_t codec;           /* 0 none, 1 deflate */
-    uint8_t filter;          /* 0 none, 1 shuffle */
-    uint64_t offset;         /* absolute */
+    uint16_t type;   /* EMBT_SECTION_* or an unknown value */
+    uint16_t flags;  /* bit 0: required */
+    uint8_t codec;   /* 0 none, 1 deflate */
+    uint8_t filter;  /* 0 none, 1 shuffle */
+    uint64_t offset; /* absolute */
     uint64_t stored_length;
     uint64_t decoded_length;
     uint32_t crc32;
-    uint32_t link;           /* entry index or EMBT_NONE_ID */
-    const char *name;        /* borrowed, not NUL-terminated */
+    uint32_t link;    /* entry index or EMBT_NONE_ID */
+    const char *name; /* borrowed, not NUL-terminated */
     size_t name_length;
-    const uint8_t *params;   /* the entry's 48 type-specific bytes as stored, borrowed */
+    const uint8_t *params; /* the entry's 48 type-specific bytes as stored, borrowed */
 } embt_section_info;
 
 #define EMBT_SECTION_VOCAB 1

@@ -13,7 +13,7 @@ extern "C" {
 #endif
 
 typedef enum embt_format {
-    EMBT_FORMAT_AUTO = 0,     /* detect from the content */
+    EMBT_FORMAT_AUTO = 0, /* detect from the content */
     EMBT_FORMAT_EMBT = 1,
     EMBT_FORMAT_WORD2VEC = 2, /* text with a "rows dim" header line */
     EMBT_FORMAT_GLOVE = 3     /* text without a header */
@@ -32,18 +32,20 @@ typedef int (*embt_progress_fn)(uint64_t done, uint64_t total, void *payload);
 #define EMBT_CONVERT_ALLOW_NONFINITE 0x2u /* accept nan/inf values instead of failing */
 
 typedef struct embt_convert_options {
-    unsigned version;         /* EMBT_CONVERT_OPTIONS_VERSION */
-    embt_format from;         /* EMBT_FORMAT_AUTO to detect */
-    embt_dtype dtype;         /* stored dtype of the output table; 0: f32 */
-    uint64_t limit;           /* read at most this many rows; 0: all */
-    unsigned flags;           /* EMBT_CONVERT_* */
-    const char *table_name;   /* NULL: "embedding" */
-    const char *vocab_name;   /* NULL: "words" */
+    unsigned version;       /* EMBT_CONVERT_OPTIONS_VERSION */
+    embt_format from;       /* EMBT_FORMAT_AUTO to detect */
+    embt_dtype dtype;       /* stored dtype of the output table; 0: f32 */
+    uint64_t limit;         /* read at most this many rows; 0: all */
+    unsigned flags;         /* EMBT_CONVERT_* */
+    const char *table_name; /* NULL: "embedding" */
+    const char *vocab_name; /* NULL: "words" */
     embt_progress_fn progress;
     void *payload;
 } embt_convert_options;
 #define EMBT_CONVERT_OPTIONS_VERSION 1
+/* clang-format off */
 #define EMBT_CONVERT_OPTIONS_INIT { EMBT_CONVERT_OPTIONS_VERSION, EMBT_FORMAT_AUTO, 0, 0, 0, NULL, NULL, NULL, NULL }
+/* clang-format on */
 
 /* Converts the vectors file at `in_path` into a new .embt at `out_path` (one vocabulary, one table
  * tied to it, metadata naming the source format). Strict: a ragged line, a value that is not a

@@ -21,12 +21,14 @@ extern "C" {
 typedef struct embt_writer embt_writer;
 
 typedef struct embt_writer_options {
-    unsigned version;    /* EMBT_WRITER_OPTIONS_VERSION */
-    uint32_t alignment;  /* section alignment: a power of two in [64, 65536]; 0: 64 */
-    int compress_level;  /* zlib level 1..9 used by sections flagged for compression; 0: 1 */
+    unsigned version;   /* EMBT_WRITER_OPTIONS_VERSION */
+    uint32_t alignment; /* section alignment: a power of two in [64, 65536]; 0: 64 */
+    int compress_level; /* zlib level 1..9 used by sections flagged for compression; 0: 1 */
 } embt_writer_options;
 #define EMBT_WRITER_OPTIONS_VERSION 1
+/* clang-format off */
 #define EMBT_WRITER_OPTIONS_INIT { EMBT_WRITER_OPTIONS_VERSION, 0, 0 }
+/* clang-format on */
 
 /* Creates the temporary file `<path>.tmp.<pid>.<n>` in the destination's directory (O_EXCL, mode 0666
  * less umask). Nothing is written to `path` before embt_writer_commit(). `opts` may be NULL.
@@ -43,12 +45,15 @@ EMBT_API void embt_writer_free(embt_writer *writer);
 #define EMBT_VOCAB_COMPRESS 0x2u /* deflate the token bytes, index and counts */
 
 typedef struct embt_vocab_spec {
-    unsigned version;  /* EMBT_VOCAB_SPEC_VERSION */
-    const char *name;  /* non-empty, at most 256 bytes of UTF-8, unique among the file's vocabularies */
-    unsigned flags;    /* EMBT_VOCAB_* */
+    unsigned version; /* EMBT_VOCAB_SPEC_VERSION */
+    const char
+        *name; /* non-empty, at most 256 bytes of UTF-8, unique among the file's vocabularies */
+    unsigned flags; /* EMBT_VOCAB_* */
 } embt_vocab_spec;
 #define EMBT_VOCAB_SPEC_VERSION 1
+/* clang-format off */
 #define EMBT_VOCAB_SPEC_INIT { EMBT_VOCAB_SPEC_VERSION, "words", 0 }
+/* clang-format on */
 
 /* Starts a vocabulary. Only one vocabulary or table is open at a time.
  * Errors: EMBT_EINVAL (bad name or flags, another section open), EMBT_EEXISTS (name taken). */
@@ -63,8 +68,8 @@ EMBT_API embt_status embt_writer_vocab_add(embt_writer *writer, const char *toke
 
 /* Sets the special ids of the open vocabulary (EMBT_NONE_ID for none). Checked at vocab_end: each must
  * be below the final size (EMBT_EINVAL). */
-EMBT_API embt_status embt_writer_vocab_specials(embt_writer *writer, uint32_t unk_id, uint32_t pad_id,
-                                                uint32_t bos_id, uint32_t eos_id);
+EMBT_API embt_status embt_writer_vocab_specials(embt_writer *writer, uint32_t unk_id,
+                                                uint32_t pad_id, uint32_t bos_id, uint32_t eos_id);
 
 /* Ends the vocabulary: writes VOCAB, VOCAB_INDEX and (if asked) VOCAB_COUNTS.
  * Errors: EMBT_EINVAL (no vocabulary open, bad special id), EMBT_EIO, EMBT_ENOMEM. */
@@ -76,18 +81,21 @@ EMBT_API embt_status embt_writer_vocab_end(embt_writer *writer);
 #define EMBT_TABLE_COMPRESS 0x2u /* deflate with the shuffle filter */
 
 typedef struct embt_table_spec {
-    unsigned version;   /* EMBT_TABLE_SPEC_VERSION */
-    const char *name;   /* non-empty, at most 256 bytes of UTF-8, unique among the file's tables */
-    embt_dtype dtype;   /* how the rows are stored */
-    unsigned rank;      /* 2 for a matrix, 1 for a vector (rows = length, cols = 1) */
-    uint64_t rows;      /* exact number of rows that will be appended */
-    uint64_t cols;      /* elements per row; 1 for rank 1 */
-    const char *vocab;  /* name of a vocabulary of this writer (tied: rows must equal its size, checked
+    unsigned version; /* EMBT_TABLE_SPEC_VERSION */
+    const char *name; /* non-empty, at most 256 bytes of UTF-8, unique among the file's tables */
+    embt_dtype dtype; /* how the rows are stored */
+    unsigned rank;    /* 2 for a matrix, 1 for a vector (rows = length, cols = 1) */
+    uint64_t rows;    /* exact number of rows that will be appended */
+    uint64_t cols;    /* elements per row; 1 for rank 1 */
+    const char
+        *vocab;     /* name of a vocabulary of this writer (tied: rows must equal its size, checked
                          * at commit) or NULL for a stand-alone table */
-    unsigned flags;     /* EMBT_TABLE_* */
+    unsigned flags; /* EMBT_TABLE_* */
 } embt_table_spec;
 #define EMBT_TABLE_SPEC_VERSION 1
+/* clang-format off */
 #define EMBT_TABLE_SPEC_INIT { EMBT_TABLE_SPEC_VERSION, NULL, EMBT_DTYPE_F32, 2, 0, 0, NULL, 0 }
+/* clang-format on */
 
 /* Starts a table. Errors: EMBT_EINVAL (bad name, dtype, rank, shape, flags, another section open),
  * EMBT_EEXISTS (name taken), EMBT_ELIMIT (shape beyond the limits of spec/FORMAT.md 10). */
