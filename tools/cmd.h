@@ -15,5 +15,10 @@ int cmd_info(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_meta(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_lookup(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
+int cmd_analogy(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

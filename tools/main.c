@@ -13,6 +13,11 @@ static const cmd_entry commands[] = {
     {"validate", cmd_validate, "check .embt files against every rule of the format"},
     {"meta", cmd_meta, "print, get or set the YAML metadata of a .embt file"},
     {"convert", cmd_convert, "convert word2vec/GloVe text to .embt"},
+    {"lookup", cmd_lookup, "print the vectors of tokens or ids, as F.embedding returns them"},
+    {"init", cmd_init, "write a new table initialised as PyTorch does, from a seed"},
+    {"similar", cmd_similar, "print the nearest neighbours of a token (cosine, dot or l2)"},
+    {"analogy", cmd_analogy, "solve a is to b as c is to ? (3CosAdd or 3CosMul)"},
+    {"eval", cmd_eval, "analogy accuracy and word-pair correlations, as gensim computes them"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

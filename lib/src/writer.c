@@ -247,7 +247,8 @@ static embt_status deflate_run(embt_writer *w, const uint8_t *p, size_t n, int f
         size_t chunk = n < ZFEED_MAX ? n : ZFEED_MAX;
         z->next_in = p;
         z->avail_in = (uInt)chunk;
-        p += chunk;
+        if (chunk) /* p is NULL when only flushing: no arithmetic on it */
+            p += chunk;
         n -= chunk;
         int mode = n == 0 ? flush : Z_NO_FLUSH;
         do {

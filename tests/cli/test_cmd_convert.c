@@ -178,6 +178,10 @@ Test(convert, usage_errors_exit_2)
     cr_assert_eq(run("--bogus", in_path, out_path, NULL), 2);
     cr_assert_eq(run("-z", in_path, out_path, NULL), 2);
     cr_assert_eq(run(in_path, out_path, "--table", NULL), 2);
+    cr_assert_eq(run("--to", "fasttext-bin", in_path, out_path, NULL), 2);
+    cr_assert_eq(run("--to", "csv", in_path, out_path, NULL), 2);
+    cr_assert_eq(run("--on-duplicate", "keep", in_path, out_path, NULL), 2);
+    cr_assert_eq(run("--on-bad-utf8", "ignore", in_path, out_path, NULL), 2);
     cr_assert_stdout_eq_str("");
     cr_assert(!exists(out_path));
 }
@@ -233,4 +237,80 @@ Test(convert, binary_exit_codes_and_clean_stdout)
     cr_assert_eq(run_binary("--help", so), 0);
     cr_assert_gt(file_size(so), 0);
     unlink(so);
+}
+
+Test(convert, lenient_choices_are_counted_on_stderr)
+{
+    write_text("a 1 2\nb 3 4\na 5 6\nc\xff 7 8\nb 9 10\nd nan 1\n");
+    cr_assert_eq(run("--on-duplicate", "last", "--on-bad-utf8", "replace", "--allow-nonfinite",
+                     in_path, out_path, NULL),
+                 0);
+    cr_assert_stdout_eq_str("");
+    cr_assert_stderr_eq_str("embt convert: 2 duplicates kept last\n"
+                            "embt convert: 1 token with bad utf-8 replaced\n"
+                            "embt convert: 1 non-finite value kept\n");
+}
+
+Test(convert, skipped_rows_are_reported)
+{
+    write_text("a 1\nb\xff 2\na 3\n");
+    cr_assert_eq(run("--on-duplicate=first", "--on-bad-utf8=skip", in_path, out_path, NULL), 0);
+    cr_assert_stderr_eq_str("embt convert: 1 duplicate kept first\n"
+                            "embt convert: 1 row with bad utf-8 skipped\n");
+}
+
+Test(convert, duplicate_is_an_error_by_default_and_leaves_no_output)
+{
+    write_text("a 1\nb 2\na 3\n");
+    cr_assert_eq(run(in_path, out_path, NULL), 1);
+    char want[300];
+    snprintf(want, sizeof want, "embt convert: %s:3:1: duplicate token 'a' (first on line 1)\n",
+             in_path);
+    cr_assert_stderr_eq_str(want);
+    cr_assert_eq(access(out_path, F_OK), -1);
+}
+
+Test(convert, to_and_from_select_the_formats)
+{
+    write_text("a 1 2\nb 3 4\n");
+    char vec_path[160];
+    snprintf(vec_path, sizeof vec_path, "%s/out.data", tmp_dir);
+    cr_assert_eq(run("--from", "glove", "--to", "word2vec", in_path, vec_path, NULL), 0);
+    cr_assert_eq(run("--from", "word2vec", vec_path, out_path, NULL), 0);
+    embt_file *f = NULL;
+    cr_assert_eq(embt_file_open(&f, out_path, NULL), EMBT_OK);
+    const embt_table *t = NULL;
+    cr_assert_eq(embt_file_table(&t, f, "embedding"), EMBT_OK);
+    cr_assert_eq(embt_table_rows(t), 2);
+    cr_assert_eq(embt_table_row_f32(t, 1)[1], 4.0f);
+    embt_file_close(f);
+}
+
+Test(convert, vocab_file_errors_name_the_vocab_file)
+{
+    char vocab_path[160];
+    snprintf(vocab_path, sizeof vocab_path, "%s/vocab.txt", tmp_dir);
+    FILE *f = fopen(vocab_path, "wb");
+    fputs("x\ny\nx\n", f);
+    fclose(f);
+    /* a .npy of 3 x 1 float32 written by hand */
+    char npy_path[160];
+    snprintf(npy_path, sizeof npy_path, "%s/in.npy", tmp_dir);
+    char header[128]; /* 10 + 118: the data starts 64-byte aligned */
+    memset(header, ' ', sizeof header);
+    memcpy(header, "\x93NUMPY\x01\x00\x76\x00", 10);
+    const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 1), }";
+    memcpy(header + 10, dict, strlen(dict));
+    header[127] = '\n';
+    float v[3] = {1, 2, 3};
+    f = fopen(npy_path, "wb");
+    fwrite(header, 1, sizeof header, f);
+    fwrite(v, 4, 3, f);
+    fclose(f);
+    cr_assert_eq(run("--vocab", vocab_path, npy_path, out_path, NULL), 1);
+    char want[400];
+    snprintf(want, sizeof want, "embt convert: %s:3:1: duplicate token (first as token 0)\n",
+             vocab_path);
+    cr_assert_stderr_eq_str(want);
+    cr_assert_eq(access(out_path, F_OK), -1);
 }

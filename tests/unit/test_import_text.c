@@ -751,9 +751,20 @@ Test(import_text, bad_options_are_einval)
     o.version = 99;
     cr_assert_eq(convert(&o), EMBT_EINVAL);
     o.version = EMBT_CONVERT_OPTIONS_VERSION;
-    o.from = EMBT_FORMAT_EMBT;
+    o.from = (embt_format)99;
     cr_assert_eq(convert(&o), EMBT_EINVAL);
     o.from = EMBT_FORMAT_AUTO;
+    o.on_duplicate = (embt_on_duplicate)7;
+    cr_assert_eq(convert(&o), EMBT_EINVAL);
+    o.on_duplicate = EMBT_DUPLICATE_ERROR;
+    o.on_bad_utf8 = (embt_on_bad_utf8)7;
+    cr_assert_eq(convert(&o), EMBT_EINVAL);
+    o.on_bad_utf8 = EMBT_BAD_UTF8_ERROR;
+    o.vocab_path = "words.txt"; /* text names its own tokens */
+    cr_assert_eq(convert(&o), EMBT_EINVAL);
+    o.vocab_path = NULL;
+    o.dtype = EMBT_DTYPE_I32; /* not a conversion target */
+    cr_assert_eq(convert(&o), EMBT_EINVAL);
     o.dtype = (embt_dtype)42;
     cr_assert_eq(convert(&o), EMBT_EINVAL);
     cr_assert_eq(count_other_files(), 0);
@@ -768,6 +779,12 @@ Test(import_text, format_names)
     cr_assert_eq(embt_format_parse(&f, "word2vec"), EMBT_OK);
     cr_assert_eq(f, EMBT_FORMAT_WORD2VEC);
     cr_assert_eq(embt_format_parse(&f, "fasttext"), EMBT_EINVAL);
+    static const char *const names[] = {"embt",         "word2vec", "glove", "word2vec-bin",
+                                        "fasttext-bin", "npy",      "npz",   "safetensors"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        cr_assert_eq(embt_format_parse(&f, names[i]), EMBT_OK, "%s", names[i]);
+        cr_assert_str_eq(embt_format_name(f), names[i]);
+    }
 }
 
 /* ---- round trip of the bundled sample ------------------------------------------------------- */
@@ -820,4 +837,214 @@ Test(import_text, bundled_sample_round_trips_bit_exact, .timeout = 300)
     gzclose(gz);
     cr_assert_eq(id, 20000);
     embt_file_close(f);
+}
+
+/* ---- lenient policies ----------------------------------------------------------------------- */
+
+Test(import_text, duplicates_kept_first_are_counted)
+{
+    write_text("a 1 2\nb 3 4\na 5 6\nc 7 8\nb 9 10\n");
+    embt_convert_report rep;
+    memset(&rep, 0xff, sizeof rep);
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_FIRST;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    const char *tokens[] = {"a", "b", "c"};
+    const float values[] = {1, 2, 3, 4, 7, 8};
+    check_output(tokens, values, 3, 2, NULL, NULL);
+    cr_assert_eq(rep.rows, 3);
+    cr_assert_eq(rep.duplicates_dropped, 2);
+    cr_assert_eq(rep.utf8_replaced + rep.utf8_skipped + rep.nonfinite, 0);
+}
+
+Test(import_text, duplicates_kept_last_take_the_first_place)
+{
+    write_text("a 1 2\nb 3 4\na 5 6\nc 7 8\nb 9 10\na 11 12\n");
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_LAST;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    const char *tokens[] = {"a", "b", "c"};
+    const float values[] = {11, 12, 9, 10, 7, 8};
+    check_output(tokens, values, 3, 2, NULL, NULL);
+    cr_assert_eq(rep.rows, 3);
+    cr_assert_eq(rep.duplicates_dropped, 3);
+}
+
+Test(import_text, duplicates_kept_last_across_batches)
+{
+    /* 3,000 distinct rows of dim 400 span several batches; every token then repeats in reverse */
+    FILE *f = fopen(in_path, "wb");
+    size_t n = 3000, dim = 400;
+    for (size_t pass = 0; pass < 2; pass++) {
+        for (size_t k = 0; k < n; k++) {
+            size_t i = pass ? n - 1 - k : k;
+            fprintf(f, "w%zu", i);
+            for (size_t j = 0; j < dim; j++)
+                fprintf(f, " %zu", pass * 100000 + i + j);
+            fputc('\n', f);
+        }
+    }
+    fclose(f);
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_LAST;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    cr_assert_eq(rep.rows, n);
+    cr_assert_eq(rep.duplicates_dropped, n);
+    embt_file *ef = NULL;
+    const embt_table *t = NULL;
+    const embt_vocab *v = NULL;
+    cr_assert_eq(embt_file_open(&ef, out_path, NULL), EMBT_OK);
+    cr_assert_eq(embt_file_table(&t, ef, "embedding"), EMBT_OK);
+    cr_assert_eq(embt_file_vocab(&v, ef, NULL), EMBT_OK);
+    for (size_t i = 0; i < n; i += 499) {
+        size_t len = 0;
+        char want[16];
+        snprintf(want, sizeof want, "w%zu", i);
+        const char *tok = embt_vocab_token(v, (uint32_t)i, &len);
+        cr_assert_eq(len, strlen(want));
+        cr_assert_eq(memcmp(tok, want, len), 0);
+        const float *row = embt_table_row_f32(t, i);
+        cr_assert_eq(row[0], (float)(100000 + i));
+        cr_assert_eq(row[dim - 1], (float)(100000 + i + dim - 1));
+    }
+    embt_file_close(ef);
+}
+
+Test(import_text, bad_utf8_replaced_with_u_fffd)
+{
+    write_text("a 1\nb\xff\xfe 2\nc\xc3 3\n");
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_bad_utf8 = EMBT_BAD_UTF8_REPLACE;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    const char *tokens[] = {"a", "b\xef\xbf\xbd\xef\xbf\xbd", "c\xef\xbf\xbd"};
+    const float values[] = {1, 2, 3};
+    check_output(tokens, values, 3, 1, NULL, NULL);
+    cr_assert_eq(rep.utf8_replaced, 2);
+    cr_assert_eq(rep.utf8_skipped, 0);
+}
+
+Test(import_text, bad_utf8_replacement_that_collides_is_a_duplicate)
+{
+    write_text("a\xef\xbf\xbd 1\na\xff 2\n");
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_bad_utf8 = EMBT_BAD_UTF8_REPLACE;
+    cr_assert_eq(convert(&o), EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 2);
+    cr_assert_eq(count_other_files(), 0);
+    embt_convert_report rep;
+    o.on_duplicate = EMBT_DUPLICATE_FIRST;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    cr_assert_eq(rep.rows, 1);
+    cr_assert_eq(rep.utf8_replaced, 1);
+    cr_assert_eq(rep.duplicates_dropped, 1);
+}
+
+Test(import_text, bad_utf8_rows_skipped)
+{
+    write_text("3 1\na 1\nb\xff 2\nc 3\n");
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_bad_utf8 = EMBT_BAD_UTF8_SKIP;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    const char *tokens[] = {"a", "c"};
+    const float values[] = {1, 3};
+    check_output(tokens, values, 2, 1, NULL, NULL);
+    cr_assert_eq(rep.rows, 2);
+    cr_assert_eq(rep.utf8_skipped, 1);
+}
+
+Test(import_text, lenient_policies_stay_strict_about_numbers)
+{
+    write_text("a 1 2\na 3 4\nb 5\n");
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_FIRST;
+    o.on_bad_utf8 = EMBT_BAD_UTF8_SKIP;
+    cr_assert_eq(convert(&o), EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 3);
+    cr_assert_eq(embt_error_last()->column, 4);
+    cr_assert_eq(count_other_files(), 0);
+}
+
+Test(import_text, limit_counts_kept_rows_under_lenient_policies)
+{
+    write_text("a 1\na 2\nb 3\nc 4\n");
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_FIRST;
+    o.limit = 2;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    const char *tokens[] = {"a", "b"};
+    const float values[] = {1, 3};
+    check_output(tokens, values, 2, 1, NULL, NULL);
+    cr_assert_eq(rep.duplicates_dropped, 1);
+}
+
+Test(import_text, nonfinite_values_are_counted)
+{
+    write_text("a nan 1\nb inf -inf\n");
+    embt_convert_report rep;
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.flags = EMBT_CONVERT_ALLOW_NONFINITE;
+    o.report = &rep;
+    cr_assert_eq(convert(&o), EMBT_OK, "%s", embt_error_last()->message);
+    cr_assert_eq(rep.nonfinite, 3);
+    cr_assert_eq(rep.rows, 2);
+}
+
+/* Every shape of decimal the fast path takes or refuses, through the whole import, vs strtof. */
+Test(import_text, imported_values_equal_strtof_for_every_decimal_shape)
+{
+    static const char *const fixed[] = {"0",          "-0",         "+1",
+                                        "1.",         ".5",         "-.5",
+                                        "0.0000001",  "16777216",   "16777217",
+                                        "123456789",  "1.2345678",  "0.12345678",
+                                        "9.87654321", "1e5",        "1E-5",
+                                        "-3.4e38",    "1e-45",      "0.33333333333",
+                                        "00012.5",    "4294967296", "7.000001",
+                                        "0.10000000", "99999999.9", "1.00000005960464477539"};
+    size_t nf = sizeof fixed / sizeof fixed[0];
+    size_t n = 20000;
+    char **text = malloc(n * sizeof *text);
+    FILE *f = fopen(in_path, "wb");
+    uint64_t s = 12345;
+    for (size_t i = 0; i < n; i++) {
+        char buf[64];
+        if (i < nf) {
+            snprintf(buf, sizeof buf, "%s", fixed[i]);
+        } else {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned ip = (unsigned)(s >> 40) % 1000;
+            unsigned digits = 1 + (unsigned)(s >> 20) % 10;
+            uint64_t frac = (s >> 8) % 10000000000ull;
+            snprintf(buf, sizeof buf, "%s%u.%0*llu", (s & 1) ? "-" : "",
+                     ip % (1u + (unsigned)(s & 7) * 30), (int)digits,
+                     (unsigned long long)(frac % (uint64_t)pow(10, digits)));
+        }
+        text[i] = strdup(buf);
+        fprintf(f, "t%zu %s\n", i, buf);
+    }
+    fclose(f);
+    cr_assert_eq(convert(NULL), EMBT_OK, "%s", embt_error_last()->message);
+    embt_file *ef = NULL;
+    const embt_table *t = NULL;
+    cr_assert_eq(embt_file_open(&ef, out_path, NULL), EMBT_OK);
+    cr_assert_eq(embt_file_table(&t, ef, "embedding"), EMBT_OK);
+    for (size_t i = 0; i < n; i++) {
+        float want = strtof(text[i], NULL);
+        float got = embt_table_row_f32(t, i)[0];
+        cr_assert_eq(memcmp(&want, &got, 4), 0, "'%s': %.9g, strtof %.9g", text[i], got, want);
+        free(text[i]);
+    }
+    free(text);
+    embt_file_close(ef);
 }

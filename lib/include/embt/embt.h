@@ -9,5 +9,7 @@
 #include "meta.h"
 #include "writer.h"
 #include "import.h"
+#include "query.h"
+#include "ops.h"
 
 #endif

@@ -57,9 +57,11 @@ EMBT_API embt_status embt_table_read_row_f32(float *dst, const embt_table *table
 EMBT_API embt_status embt_table_gather_f32(float *dst, const embt_table *table, const uint64_t *ids,
                                            size_t n);
 
-/* The row scales of an I8 table (rows values, borrowed) or NULL for other dtypes. */
+/* The row scales of an I8 table (rows values; one for a rank-1 table; borrowed) or NULL for other
+ * dtypes. */
 EMBT_API const float *embt_table_scales(const embt_table *table);
-/* The stored L2 norms (rows values, borrowed) or NULL when the file has no ROW_NORMS for the table. */
+/* The stored L2 norms (rows values; one for a rank-1 table; borrowed) or NULL when the file has no
+ * ROW_NORMS for the table. */
 EMBT_API const float *embt_table_norms(const embt_table *table);
 
 /* Element conversions used above, exported for converters and tests. n elements each. */

@@ -1,0 +1,43 @@
+# tests/fuzz/tests.cmake: the fuzz targets. Always: one replay driver per target (replay.c + the
+# target, any compiler) registered as ctest fuzz.<target>, running the seed corpus and every saved
+# reproducer of regressions/<target>/. With EMBT_BUILD_FUZZERS (clang): the libFuzzer binaries
+# fuzz_<target>, run by tests/fuzz/run.sh.
+set(EMBT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(EMBT_FUZZ_TARGETS embt meta text roundtrip)
+
+# Seeds: the conformance corpus for the reader (its .yaml expectations are YAML seeds for meta),
+# hand-written inputs in seeds/<target>/ for the others.
+set(EMBT_FUZZ_SEEDS_embt ${PROJECT_SOURCE_DIR}/format/valid ${PROJECT_SOURCE_DIR}/format/invalid)
+set(EMBT_FUZZ_SEEDS_meta ${PROJECT_SOURCE_DIR}/format/valid ${EMBT_FUZZ_DIR}/seeds/meta)
+set(EMBT_FUZZ_SEEDS_text ${EMBT_FUZZ_DIR}/seeds/text)
+set(EMBT_FUZZ_SEEDS_roundtrip ${EMBT_FUZZ_DIR}/seeds/roundtrip)
+
+foreach(t ${EMBT_FUZZ_TARGETS})
+  add_executable(fuzz_replay_${t} ${EMBT_FUZZ_DIR}/replay.c ${EMBT_FUZZ_DIR}/fuzz_${t}.c)
+  embt_target_defaults(fuzz_replay_${t})
+  target_include_directories(fuzz_replay_${t} PRIVATE ${PROJECT_SOURCE_DIR}/lib/src)
+  target_link_libraries(fuzz_replay_${t} PRIVATE embt_static m)
+  file(GLOB regressions CONFIGURE_DEPENDS ${EMBT_FUZZ_DIR}/regressions/${t}/*)
+  add_test(NAME fuzz.${t} COMMAND fuzz_replay_${t} ${EMBT_FUZZ_SEEDS_${t}} ${regressions})
+  set_tests_properties(fuzz.${t} PROPERTIES TIMEOUT 600)
+
+  if(EMBT_BUILD_FUZZERS)
+    add_executable(fuzz_${t} ${EMBT_FUZZ_DIR}/fuzz_${t}.c)
+    embt_target_defaults(fuzz_${t})
+    target_include_directories(fuzz_${t} PRIVATE ${PROJECT_SOURCE_DIR}/lib/src)
+    target_link_libraries(fuzz_${t} PRIVATE embt_static m)
+    target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
+  endif()
+endforeach()
+
+# FORMAT.md 10: small files declaring huge sizes fail fast within 256 MiB (tests/fuzz/limits.sh).
+if(EMBT_BUILD_TESTS)
+  if(EMBT_SANITIZE OR EMBT_BUILD_FUZZERS)
+    set(EMBT_LIMITS_MODE sanitized)
+  else()
+    set(EMBT_LIMITS_MODE "")
+  endif()
+  add_test(NAME fuzz.limits COMMAND ${EMBT_FUZZ_DIR}/limits.sh $<TARGET_FILE:embt_tool>
+                                    ${PROJECT_SOURCE_DIR} ${EMBT_LIMITS_MODE})
+  set_tests_properties(fuzz.limits PROPERTIES TIMEOUT 900)
+endif()

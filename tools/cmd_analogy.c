@@ -1,0 +1,207 @@
+/* cmd_analogy.c: `embt analogy FILE A B C`: A is to B as C is to what, by gensim's 3CosAdd
+ * (most_similar([B, C], [A])) or 3CosMul (most_similar_cosmul), A, B and C excluded, printed as
+ * NEIGHBOR<TAB>SCORE lines best first or JSON Lines; built whole before printing. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <embt/embt.h>
+
+#include "cli_util.h"
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: embt analogy [options] FILE A B C\n"
+    "\n"
+    "A is to B as C is to what: prints the K best answers, one `WORD<TAB>SCORE` line each, best\n"
+    "first; A, B and C are never answers. add is gensim's most_similar([B, C], [A]) (3CosAdd), "
+    "mul\n"
+    "its most_similar_cosmul (3CosMul, Levy & Goldberg 2014). Ties go to the lower id.\n"
+    "\n"
+    "options:\n"
+    "  -k N              number of answers (default 10)\n"
+    "  --method add|mul  3CosAdd (default) or 3CosMul\n"
+    "  --restrict N      search the first N rows only (0: all, the default)\n"
+    "  --table NAME      table to search (default: the first table tied to a vocabulary)\n"
+    "  --json            one JSON object per answer: rank, token, id, score\n"
+    "  -h, --help        show this help\n";
+
+enum { OPT_RESTRICT = 256, OPT_METHOD, OPT_TABLE, OPT_JSON };
+
+static bool parse_count(uint64_t *out, const char *s)
+{
+    char *end;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The table named `name`, or the first tied to a vocabulary. */
+static const embt_table *pick_table(const embt_file *file, const char *name)
+{
+    const embt_table *t = NULL;
+    if (name) {
+        embt_file_table(&t, file, name);
+        return t;
+    }
+    for (size_t i = 0; i < embt_file_table_count(file); i++)
+        if (embt_table_vocab(t = embt_file_table_at(file, i)))
+            return t;
+    return NULL;
+}
+
+int cmd_analogy(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"method", required_argument, NULL, OPT_METHOD},
+        {"restrict", required_argument, NULL, OPT_RESTRICT},
+        {"table", required_argument, NULL, OPT_TABLE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t k = 10, restrict_rows = 0;
+    embt_analogy_method method = EMBT_ANALOGY_ADD;
+    const char *table_name = NULL;
+    bool json = false;
+    embt_file *file = NULL;
+    embt_index *index = NULL;
+    embt_hit *hits = NULL;
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = NULL;
+    int rc = CLI_EXIT_ERROR;
+
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'k':
+            if (!parse_count(&k, optarg) || k == 0 || k > 1000000) {
+                rc = cli_usage_error("analogy", "bad -k '%s' (expected 1 to 1000000)", optarg);
+                goto done;
+            }
+            break;
+        case OPT_RESTRICT:
+            if (!parse_count(&restrict_rows, optarg)) {
+                rc = cli_usage_error("analogy", "bad --restrict '%s'", optarg);
+                goto done;
+            }
+            break;
+        case OPT_METHOD:
+            if (strcmp(optarg, "add") == 0)
+                method = EMBT_ANALOGY_ADD;
+            else if (strcmp(optarg, "mul") == 0)
+                method = EMBT_ANALOGY_MUL;
+            else {
+                rc =
+                    cli_usage_error("analogy", "unknown method '%s' (expected add or mul)", optarg);
+                goto done;
+            }
+            break;
+        case OPT_TABLE: table_name = optarg; break;
+        case OPT_JSON: json = true; break;
+        case 'h':
+            fputs(usage, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default: rc = cli_bad_option("analogy", c, argv); goto done;
+        }
+    }
+    if (argc - optind != 4) {
+        rc = cli_usage_error("analogy",
+                             argc - optind < 4 ? "missing FILE, A, B or C" : "too many arguments");
+        goto done;
+    }
+    const char *path = argv[optind];
+    if (embt_file_open(&file, path, NULL) != EMBT_OK) {
+        cli_error_record("analogy", path, embt_error_last());
+        goto done;
+    }
+    const embt_table *table = pick_table(file, table_name);
+    const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
+    if (!vocab) {
+        if (table_name)
+            cli_errorf("analogy", path, "no table '%s' tied to a vocabulary", table_name);
+        else
+            cli_errorf("analogy", path, "no table tied to a vocabulary");
+        goto done;
+    }
+    uint32_t abc[3];
+    for (int i = 0; i < 3; i++) {
+        const char *tok = argv[optind + 1 + i];
+        embt_status st = embt_vocab_find(&abc[i], vocab, tok, strlen(tok));
+        if (st == EMBT_ENOTFOUND) {
+            cli_errorf("analogy", path, "token '%s' not found", tok);
+            goto done;
+        }
+        if (st != EMBT_OK) {
+            cli_error_record("analogy", path, embt_error_last());
+            goto done;
+        }
+    }
+    if (embt_index_new(&index, table, NULL) != EMBT_OK) {
+        cli_error_record("analogy", path, embt_error_last());
+        goto done;
+    }
+    uint64_t rows = embt_table_rows(table);
+    if (k > rows)
+        k = rows ? rows : 1;
+    size_t n_hits = 0;
+    if (!(hits = malloc((size_t)k * sizeof *hits))) {
+        cli_errorf("analogy", path, "out of memory");
+        goto done;
+    }
+    embt_most_similar_options mo = EMBT_MOST_SIMILAR_OPTIONS_INIT;
+    mo.method = method;
+    mo.restrict_rows = restrict_rows;
+    if (embt_analogy(hits, &n_hits, index, abc, 1, (size_t)k, &mo) != EMBT_OK) {
+        cli_error_record("analogy", path, embt_error_last());
+        goto done;
+    }
+    if (!(mem = open_memstream(&text, &text_len))) {
+        cli_errorf("analogy", path, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_hits; i++) {
+        size_t len;
+        const char *tok = embt_vocab_token(vocab, hits[i].id, &len);
+        if (!tok) {
+            cli_error_record("analogy", path, embt_error_last());
+            goto done;
+        }
+        if (json) {
+            fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
+            cli_json_string(mem, tok, len);
+            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
+        } else {
+            fwrite(tok, 1, len, mem);
+            fprintf(mem, "\t%.9g\n", (double)hits[i].score);
+        }
+    }
+    if (fclose(mem) != 0) {
+        mem = NULL;
+        cli_errorf("analogy", path, "out of memory");
+        goto done;
+    }
+    mem = NULL;
+    if (fwrite(text, 1, text_len, stdout) != text_len || fflush(stdout) != 0) {
+        cli_errorf("analogy", NULL, "cannot write the output");
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+
+done:
+    if (mem)
+        fclose(mem);
+    free(text);
+    free(hits);
+    embt_index_free(index);
+    embt_file_close(file);
+    return rc;
+}

@@ -1,0 +1,218 @@
+/* cmd_similar.c: `embt similar FILE TOKEN`: the nearest neighbours of a token by cosine (gensim's
+ * most_similar), dot product or Euclidean distance, the token itself excluded, as
+ * NEIGHBOR<TAB>SCORE lines best first or JSON Lines; built whole before printing. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <embt/embt.h>
+
+#include "cli_util.h"
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: embt similar [options] FILE TOKEN\n"
+    "\n"
+    "Prints the K rows nearest to TOKEN's row, best first, one `NEIGHBOR<TAB>SCORE` line each\n"
+    "(TOKEN itself excluded). Cosine is gensim's most_similar(TOKEN); ties go to the lower id.\n"
+    "\n"
+    "options:\n"
+    "  -k N                   number of neighbours (default 10)\n"
+    "  --restrict N           search the first N rows only (0: all, the default)\n"
+    "  --metric cosine|dot|l2 similarity (default cosine); l2 prints distances, nearest first\n"
+    "  --table NAME           table to search (default: the first table tied to a vocabulary)\n"
+    "  --json                 one JSON object per neighbour: rank, token, id, score\n"
+    "  -h, --help             show this help\n";
+
+enum { OPT_RESTRICT = 256, OPT_METRIC, OPT_TABLE, OPT_JSON };
+
+/* Parses a decimal count into *out; false for anything else. */
+static bool parse_count(uint64_t *out, const char *s)
+{
+    char *end;
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* The table named `name`, or the first tied to a vocabulary. */
+static const embt_table *pick_table(const embt_file *file, const char *name)
+{
+    const embt_table *t = NULL;
+    if (name) {
+        embt_file_table(&t, file, name);
+        return t;
+    }
+    for (size_t i = 0; i < embt_file_table_count(file); i++)
+        if (embt_table_vocab(t = embt_file_table_at(file, i)))
+            return t;
+    return NULL;
+}
+
+int cmd_similar(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"restrict", required_argument, NULL, OPT_RESTRICT},
+        {"metric", required_argument, NULL, OPT_METRIC},
+        {"table", required_argument, NULL, OPT_TABLE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t k = 10, restrict_rows = 0;
+    embt_metric metric = EMBT_METRIC_COSINE;
+    const char *table_name = NULL;
+    bool json = false;
+    embt_file *file = NULL;
+    embt_index *index = NULL;
+    embt_hit *hits = NULL;
+    float *query = NULL;
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = NULL;
+    int rc = CLI_EXIT_ERROR;
+
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'k':
+            if (!parse_count(&k, optarg) || k == 0 || k > 1000000) {
+                rc = cli_usage_error("similar", "bad -k '%s' (expected 1 to 1000000)", optarg);
+                goto done;
+            }
+            break;
+        case OPT_RESTRICT:
+            if (!parse_count(&restrict_rows, optarg)) {
+                rc = cli_usage_error("similar", "bad --restrict '%s'", optarg);
+                goto done;
+            }
+            break;
+        case OPT_METRIC:
+            if (strcmp(optarg, "cosine") == 0)
+                metric = EMBT_METRIC_COSINE;
+            else if (strcmp(optarg, "dot") == 0)
+                metric = EMBT_METRIC_DOT;
+            else if (strcmp(optarg, "l2") == 0)
+                metric = EMBT_METRIC_L2;
+            else {
+                rc = cli_usage_error("similar", "unknown metric '%s' (expected cosine, dot or l2)",
+                                     optarg);
+                goto done;
+            }
+            break;
+        case OPT_TABLE: table_name = optarg; break;
+        case OPT_JSON: json = true; break;
+        case 'h':
+            fputs(usage, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default: rc = cli_bad_option("similar", c, argv); goto done;
+        }
+    }
+    if (argc - optind != 2) {
+        rc = cli_usage_error("similar",
+                             argc - optind < 2 ? "missing FILE or TOKEN" : "too many arguments");
+        goto done;
+    }
+    const char *path = argv[optind], *token = argv[optind + 1];
+    if (embt_file_open(&file, path, NULL) != EMBT_OK) {
+        cli_error_record("similar", path, embt_error_last());
+        goto done;
+    }
+    const embt_table *table = pick_table(file, table_name);
+    const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
+    if (!vocab) {
+        if (table_name)
+            cli_errorf("similar", path, "no table '%s' tied to a vocabulary", table_name);
+        else
+            cli_errorf("similar", path, "no table tied to a vocabulary");
+        goto done;
+    }
+    uint32_t id;
+    embt_status st = embt_vocab_find(&id, vocab, token, strlen(token));
+    if (st == EMBT_ENOTFOUND) {
+        cli_errorf("similar", path, "token '%s' not found", token);
+        goto done;
+    }
+    if (st != EMBT_OK || embt_index_new(&index, table, NULL) != EMBT_OK) {
+        cli_error_record("similar", path, embt_error_last());
+        goto done;
+    }
+    uint64_t rows = embt_table_rows(table);
+    if (k > rows)
+        k = rows ? rows : 1;
+    size_t n_hits = 0;
+    hits = malloc((size_t)k * sizeof *hits);
+    query = malloc((size_t)embt_table_cols(table) * sizeof *query);
+    if (!hits || !query) {
+        cli_errorf("similar", path, "out of memory");
+        goto done;
+    }
+    if (metric == EMBT_METRIC_COSINE) {
+        /* gensim's most_similar(TOKEN): the same float32 query as gensim builds */
+        embt_most_similar_options mo = EMBT_MOST_SIMILAR_OPTIONS_INIT;
+        mo.restrict_rows = restrict_rows;
+        st = embt_most_similar(hits, &n_hits, index, &id, 1, NULL, 0, (size_t)k, &mo);
+    } else {
+        embt_query_options qo = EMBT_QUERY_OPTIONS_INIT;
+        qo.metric = metric;
+        qo.restrict_rows = restrict_rows;
+        qo.exclude = &id;
+        qo.n_exclude = 1;
+        uint64_t row = id;
+        st = embt_table_gather_f32(query, table, &row, 1);
+        if (st == EMBT_OK)
+            st = embt_similar(hits, &n_hits, index, query, 1, (size_t)k, &qo);
+    }
+    if (st != EMBT_OK) {
+        cli_error_record("similar", path, embt_error_last());
+        goto done;
+    }
+    if (!(mem = open_memstream(&text, &text_len))) {
+        cli_errorf("similar", path, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_hits; i++) {
+        size_t len;
+        const char *tok = embt_vocab_token(vocab, hits[i].id, &len);
+        if (!tok) {
+            cli_error_record("similar", path, embt_error_last());
+            goto done;
+        }
+        if (json) {
+            fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
+            cli_json_string(mem, tok, len);
+            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
+        } else {
+            fwrite(tok, 1, len, mem);
+            fprintf(mem, "\t%.9g\n", (double)hits[i].score);
+        }
+    }
+    if (fclose(mem) != 0) {
+        mem = NULL;
+        cli_errorf("similar", path, "out of memory");
+        goto done;
+    }
+    mem = NULL;
+    if (fwrite(text, 1, text_len, stdout) != text_len || fflush(stdout) != 0) {
+        cli_errorf("similar", NULL, "cannot write the output");
+        goto done;
+    }
+    rc = CLI_EXIT_OK;
+
+done:
+    if (mem)
+        fclose(mem);
+    free(text);
+    free(hits);
+    free(query);
+    embt_index_free(index);
+    embt_file_close(file);
+    return rc;
+}
