@@ -3,6 +3,7 @@
  * table, in place for a matrix). Every id is checked before anything is read or written. f32 rows are
  * memcpy'd with the next rows prefetched; f16 rows convert with F16C when the CPU has it, else with a
  * branch-free portable kernel; large calls are split over a few threads. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
@@ -20,7 +21,11 @@ static unsigned n_cpus = 1;
 static void probe(void)
 {
     __builtin_cpu_init();
-    have_f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+    /* clang 14's __builtin_cpu_supports has no "f16c": read CPUID leaf 1, ECX bit 29 directly;
+     * the avx2 check also covers the OS saving the ymm registers */
+    unsigned eax, ebx, ecx = 0, edx;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    have_f16c = f16c && __builtin_cpu_supports("avx2");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     n_cpus = n > 1 ? (unsigned)n : 1u;
 }

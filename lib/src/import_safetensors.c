@@ -672,7 +672,7 @@ embt_status embt__import_safetensors(const embt__import *ctx)
     }
     /* (5), (6): contiguous in offset order, exact sizes */
     qsort(ts, n_tensors, sizeof *ts, tensor_cmp);
-    uint64_t last_end;
+    uint64_t last_end = 0;
     st = check_layout(&last_end, ts, n_tensors, &doc);
     if (st != EMBT_OK)
         goto done;

@@ -21,7 +21,7 @@ embt_status embt_matrix_alloc(embt_matrix *out, uint64_t rows, uint64_t cols)
 {
     EMBT_CHECK_ARG(out != NULL);
     memset(out, 0, sizeof *out);
-    size_t bytes;
+    size_t bytes = 0;
     embt_status st = matrix_bytes(&bytes, rows, cols);
     if (st)
         return st;

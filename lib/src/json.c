@@ -379,7 +379,7 @@ static embt_status parse_value(uint32_t *index_out, parser *p, uint32_t depth)
         }
         return fail(p, p->pos, "unexpected character");
     }
-    uint32_t index;
+    uint32_t index = 0;
     embt_status st = new_value(&index, p, kind);
     if (st != EMBT_OK)
         return st;

@@ -19,9 +19,18 @@
 typedef void (*embt__panel_fn)(float *restrict out, const float *restrict rows, size_t ld,
                                const float *restrict panel, size_t dim);
 
+/* Scores of EMBT__MR rows against n_lanes <= EMBT__ROWDOT_LANES query vectors kept row-major:
+ * out: (EMBT__MR, EMBT__LANES), out[i][j] = sum_d rows[i][d] * lanes[j][d] for j < n_lanes.
+ * lanes: (n_lanes, dim). Vectorised along d: for one to four queries this reads each row once with
+ * about a sixth of the instructions of a panel kernel. */
+#define EMBT__ROWDOT_LANES 4
+typedef void (*embt__rowdot_fn)(float *restrict out, const float *restrict rows, size_t ld,
+                                const float *restrict lanes, size_t n_lanes, size_t dim);
+
 typedef struct embt__kernels {
     embt__panel_fn panel16;
     embt__panel_fn panel8;
+    embt__rowdot_fn rowdot;
     const char *name; /* "generic" or "avx2-fma" */
 } embt__kernels;
 

@@ -258,6 +258,8 @@ typedef struct scan_worker {
     const embt__scan *scan;
     const float *panels; /* (n_panels, dim, w) */
     size_t n_panels, w, slots;
+    bool rowdot;    /* lanes <= EMBT__ROWDOT_LANES: the row-major kernel instead of panels */
+    size_t n_lanes; /* lanes in all */
     const uint32_t *excl; /* sorted shared exclusions */
     uint64_t lo, hi;
     embt_hit *heap; /* (n_queries, k) */
@@ -361,6 +363,18 @@ static void *scan_worker_run(void *arg)
                     embt__index_row(w->rowbuf + i * dim, x, r0 + i);
                 memset(w->rowbuf + nr * dim, 0, (EMBT__MR - nr % EMBT__MR) * dim * sizeof(float));
                 full = nr + (EMBT__MR - nr % EMBT__MR) % EMBT__MR;
+            }
+            if (w->rowdot) {
+                /* few lanes: one panel, lanes kept row-major */
+                for (size_t i = 0; i < full; i += EMBT__MR) {
+                    x->kernels->rowdot(s, rows + i * dim, dim, sc->lanes, w->n_lanes, dim);
+                    epilogue(w, s, r0 + i, nr - i < EMBT__MR ? nr - i : EMBT__MR, 0);
+                }
+                if (full < nr) {
+                    x->kernels->rowdot(s, w->rowbuf, dim, sc->lanes, w->n_lanes, dim);
+                    epilogue(w, s, r0 + full, nr - full, 0);
+                }
+                continue;
             }
             for (size_t p = pg; p < pend; p++) {
                 const float *panel = w->panels + p * dim * w->w;

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * embt_file_open_memory needs). Aborts when out of memory: that is the harness's failure. */
 static inline uint8_t *fz_copy(const uint8_t *data, size_t size)
 {
-    uint8_t *p = malloc(size ? size : 1);
+    /* calloc: an empty input still hands the parser defined memory */
+    uint8_t *p = calloc(1, size ? size : 1);
     FZ_CHECK(p != NULL, "out of memory copying %zu bytes", size);
     if (size)
         memcpy(p, data, size);

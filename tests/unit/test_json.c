@@ -26,7 +26,7 @@ Test(json, parses_objects_arrays_and_records_absolute_offsets)
     cr_assert_not_null(a);
     cr_assert_eq(a->kind, EMBT__JSON_ARRAY);
     cr_assert_eq(a->key_offset, 100 + 2);
-    cr_assert_eq(a->offset, 100 + (strchr(text, '[') - text));
+    cr_assert_eq(a->offset, (uint64_t)(100 + (strchr(text, '[') - text)));
     const embt__json_value *i = embt__json_first(&doc, a);
     cr_assert_eq(i->integer, 1);
     i = embt__json_next(&doc, embt__json_next(&doc, i));

@@ -252,10 +252,7 @@ static void write_export_source(const char *path)
     cr_assert_eq(embt_writer_open(&w, path, NULL), EMBT_OK);
     embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
     cr_assert_eq(embt_writer_vocab_begin(w, &vs), EMBT_OK);
-    const char *tokens[] = {"the", "de",
-                            "\xC3\xBC"
-                            "ber",
-                            "</s>"};
+    const char *tokens[] = {"the", "de", "\xC3\xBC\x62\x65\x72" /* "über" */, "</s>"};
     for (int i = 0; i < 4; i++)
         cr_assert_eq(embt_writer_vocab_add(w, tokens[i], strlen(tokens[i]), 0, NULL), EMBT_OK);
     cr_assert_eq(embt_writer_vocab_end(w), EMBT_OK);
