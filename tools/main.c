@@ -12,7 +12,7 @@ static const cmd_entry commands[] = {
     {"info", cmd_info, "show the vocabularies, tables, sections and metadata of a .embt file"},
     {"validate", cmd_validate, "check .embt files against every rule of the format"},
     {"meta", cmd_meta, "print, get or set the YAML metadata of a .embt file"},
-    {"convert", cmd_convert, "convert word2vec/GloVe text to .embt"},
+    {"convert", cmd_convert, "convert text, word2vec, fastText, NumPy, safetensors"},
     {"lookup", cmd_lookup, "print the vectors of tokens or ids, as F.embedding returns them"},
     {"init", cmd_init, "write a new table initialised as PyTorch does, from a seed"},
     {"similar", cmd_similar, "print the nearest neighbours of a token (cosine, dot or l2)"},

@@ -86,9 +86,10 @@ static void rowdot_generic(float *restrict out, const float *restrict rows, size
 #ifdef EMBT_HAVE_AVX2_PATH
 /* One ymm accumulator per (row, query), a horizontal sum at the end; the rows' independent chains
  * overlap in the out-of-order core. */
-__attribute__((target("avx2,fma"))) static void
-rowdot_avx2(float *restrict out, const float *restrict rows, size_t ld,
-            const float *restrict lanes, size_t n_lanes, size_t dim)
+__attribute__((target("avx2,fma"))) static void rowdot_avx2(float *restrict out,
+                                                            const float *restrict rows, size_t ld,
+                                                            const float *restrict lanes,
+                                                            size_t n_lanes, size_t dim)
 {
     size_t d8 = dim & ~(size_t)7;
     for (size_t i = 0; i < EMBT__MR; i++) {
@@ -183,7 +184,7 @@ __attribute__((target("avx2,fma"))) static void panel8_avx2(float *restrict out,
 #endif
 
 static const embt__kernels generic_kernels = {panel16_generic, panel8_generic, rowdot_generic,
-                                               "generic"};
+                                              "generic"};
 #ifdef EMBT_HAVE_AVX2_PATH
 static const embt__kernels avx2_kernels = {panel16_avx2, panel8_avx2, rowdot_avx2, "avx2-fma"};
 #endif

@@ -258,8 +258,8 @@ typedef struct scan_worker {
     const embt__scan *scan;
     const float *panels; /* (n_panels, dim, w) */
     size_t n_panels, w, slots;
-    bool rowdot;    /* lanes <= EMBT__ROWDOT_LANES: the row-major kernel instead of panels */
-    size_t n_lanes; /* lanes in all */
+    bool rowdot;          /* lanes <= EMBT__ROWDOT_LANES: the row-major kernel instead of panels */
+    size_t n_lanes;       /* lanes in all */
     const uint32_t *excl; /* sorted shared exclusions */
     uint64_t lo, hi;
     embt_hit *heap; /* (n_queries, k) */
@@ -301,6 +301,11 @@ static void epilogue(scan_worker *w, const float *s, uint64_t r0, size_t mr, siz
     const embt_index *x = sc->index;
     size_t q0 = p * w->slots;
     size_t nq = sc->n_queries - q0 < w->slots ? sc->n_queries - q0 : w->slots;
+    /* thresholds of this panel's queries, +inf for lanes without one (consider() updates w->thr;
+     * the copy is refreshed after every accepted candidate) */
+    float thr[EMBT__LANES];
+    for (size_t j = 0; j < EMBT__LANES; j++)
+        thr[j] = j < nq && !sc->cosmul ? w->thr[q0 + j] : INFINITY;
     for (size_t i = 0; i < mr; i++) {
         uint64_t r = r0 + i;
         const float *si = s + i * EMBT__LANES;
@@ -327,11 +332,21 @@ static void epilogue(scan_worker *w, const float *s, uint64_t r0, size_t mr, siz
             mul = 2.0f;
             add = -x->sq_norms[r];
         }
-        for (size_t j = 0; j < nq; j++) {
-            float score = si[j] * mul + add;
-            if (score >= w->thr[q0 + j])
-                consider(w, q0 + j, (uint32_t)r, score);
+        /* a branch-free pass over all lanes (vectorised by the compiler), then the rare lanes
+         * that reach their threshold; unused lanes compare against +inf */
+        float score[EMBT__LANES];
+        int any = 0;
+        for (size_t j = 0; j < EMBT__LANES; j++) {
+            score[j] = si[j] * mul + add;
+            any |= score[j] >= thr[j];
         }
+        if (!any)
+            continue;
+        for (size_t j = 0; j < nq; j++)
+            if (score[j] >= thr[j]) {
+                consider(w, q0 + j, (uint32_t)r, score[j]);
+                thr[j] = w->thr[q0 + j];
+            }
     }
 }
 
@@ -469,18 +484,16 @@ embt_status embt__scan_run(const embt__scan *sc)
     }
     for (size_t i = 0; i < n_threads; i++) {
         scan_worker *wk = &workers[i];
-        *wk = (scan_worker){sc,
-                            panels,
-                            n_panels,
-                            w,
-                            slots,
-                            excl,
-                            sc->rows * i / n_threads,
-                            sc->rows * (i + 1) / n_threads,
-                            NULL,
-                            NULL,
-                            NULL,
-                            NULL};
+        *wk = (scan_worker){.scan = sc,
+                            .panels = panels,
+                            .n_panels = n_panels,
+                            .w = w,
+                            .slots = slots,
+                            .rowdot = lanes <= EMBT__ROWDOT_LANES,
+                            .n_lanes = lanes,
+                            .excl = excl,
+                            .lo = sc->rows * i / n_threads,
+                            .hi = sc->rows * (i + 1) / n_threads};
         wk->heap = embt__malloc((n_heap ? n_heap : 1) * sizeof(embt_hit));
         wk->count = embt__calloc(nq, sizeof(size_t));
         wk->thr = embt__malloc(nq * sizeof(float));

@@ -230,6 +230,12 @@ Test(similar, results_do_not_depend_on_threads_or_kernels)
             /* reported scores are recomputed in double: identical bits on every path */
             cr_assert_eq(tu_f32_bits(hits[i].score), tu_f32_bits(base[i].score));
         }
+        /* 3 queries take the row-major kernel instead of the panels: same answers */
+        TU_OK(embt_similar(hits, NULL, f.index, v + 100 * COLS, 3, K, NULL));
+        for (size_t i = 0; i < 3 * K; i++) {
+            cr_assert_eq(hits[i].id, base[i].id, "variant %d, 3 queries, hit %zu", variant, i);
+            cr_assert_eq(tu_f32_bits(hits[i].score), tu_f32_bits(base[i].score));
+        }
         close_fixture(&f);
     }
     free(v);

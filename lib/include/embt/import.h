@@ -93,7 +93,9 @@ typedef struct embt_convert_options {
  * rounded value of its decimal text (as strtof in the C locale); text is written so that it reads
  * back to the same float32.
  * Errors: EMBT_EPARSE, EMBT_EFORMAT (format not recognised), EMBT_EIO, EMBT_ENOMEM, EMBT_EINVAL,
- * EMBT_ECANCELED, EMBT_ELIMIT (beyond the limits of spec/FORMAT.md 10). */
+ * EMBT_ECANCELED, EMBT_ELIMIT (beyond the limits of spec/FORMAT.md 10, or a feature such as a
+ * quantized fastText model that is not supported), EMBT_EVERSION (a fastText model version other
+ * than 11 or 12). */
 EMBT_API embt_status embt_convert_file(const char *in_path, const char *out_path,
                                        const embt_convert_options *opts);
 
