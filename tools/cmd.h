@@ -20,5 +20,8 @@ int cmd_init(int argc, char **argv);
 int cmd_similar(int argc, char **argv);
 int cmd_analogy(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_test(int argc, char **argv);
 
 #endif

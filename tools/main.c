@@ -18,6 +18,9 @@ static const cmd_entry commands[] = {
     {"similar", cmd_similar, "print the nearest neighbours of a token (cosine, dot or l2)"},
     {"analogy", cmd_analogy, "solve a is to b as c is to ? (3CosAdd or 3CosMul)"},
     {"eval", cmd_eval, "analogy accuracy and word-pair correlations, as gensim computes them"},
+    {"train", cmd_train, "train skip-gram vectors or a text classifier (from a table or scratch)"},
+    {"predict", cmd_predict, "print the best labels of text lines with a trained classifier"},
+    {"test", cmd_test, "precision and recall at k of a classifier, as fastText test"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

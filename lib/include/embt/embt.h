@@ -11,5 +11,7 @@
 #include "import.h"
 #include "query.h"
 #include "ops.h"
+#include "classify.h"
+#include "train.h"
 
 #endif

@@ -1,0 +1,850 @@
+/* skipgram.c: skip-gram with negative sampling as word2vec.c trains it (hogwild threads, streamed
+ * corpus, subsampling, count^0.75 negatives, linear learning-rate decay), from scratch or from a
+ * pretrained .embt table, writing the vocabulary with counts, both tables, the optimiser state and
+ * a resumable position (embt_sg_train() in embt/train.h). */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "corpus.h"
+#include "internal.h"
+
+#define MAX_SENTENCE 1000
+#define EXP_TABLE_SIZE 1000
+#define MAX_EXP 6
+#define NEG_TABLE_SIZE 10000000u
+
+typedef struct sg sg;
+
+typedef struct sg_thread {
+    sg *s;
+    unsigned id;
+    uint64_t start;  /* first byte of this thread's slice */
+    uint64_t offset; /* where its reader continues */
+    uint64_t rng;    /* word2vec.c's LCG state */
+    uint64_t words;  /* words read in the current epoch */
+    uint32_t epoch;  /* epochs finished */
+    _Atomic double loss_sum;
+    _Atomic uint64_t pairs;
+    embt_status st;
+    embt_error err;
+    pthread_t tid;
+} sg_thread;
+
+struct sg {
+    uint32_t dim, window, neg, epochs, threads;
+    double sample, lr0;
+    uint64_t vocab_size, train_words, n_frozen;
+    const uint64_t *counts;                 /* (vocab_size) */
+    float *syn0, *syn1;                     /* (vocab_size, dim) input and output vectors */
+    uint32_t *neg_table;                    /* (NEG_TABLE_SIZE) */
+    float exp_table[EXP_TABLE_SIZE + 1];    /* sigmoid over [-MAX_EXP, MAX_EXP] */
+    float logsig_table[EXP_TABLE_SIZE + 1]; /* log sigmoid, same grid */
+    embt__vocab vocab;
+    int use_optim;
+    embt_optim opt0, opt1; /* embedding, context */
+    const char *input;
+    uint64_t input_size;
+    _Atomic uint64_t words_done;
+    _Atomic uint64_t pairs_done;
+    _Atomic int stop;
+    _Atomic unsigned running;
+    uint64_t words_at_start, stop_after;
+    sg_thread *th;
+};
+
+static inline uint64_t lcg(uint64_t r)
+{
+    return r * 25214903917ull + 11;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Sum of a[i] b[i] in 8 lanes (lane j takes i = j mod 8), the lanes summed in order, then the tail.
+ * a, b: (n) */
+static inline float dot(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* y += a x   x, y: (n) */
+static inline void axpy(float *restrict y, float a, const float *restrict x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static double alpha_at(const sg *s, uint64_t done)
+{
+    double a = s->lr0 * (1.0 - (double)done / ((double)s->epochs * (double)s->train_words + 1.0));
+    return a < s->lr0 * 1e-4 ? s->lr0 * 1e-4 : a;
+}
+
+/* Trains the pairs of one sentence. sen: (len) word ids; neu1e, grad: (dim) scratch. */
+static void train_sentence(sg *s, sg_thread *t, const uint32_t *sen, size_t len, float alpha,
+                           float *restrict neu1e, float *restrict grad)
+{
+    size_t D = s->dim;
+    uint64_t r = t->rng;
+    double loss = 0;
+    uint64_t pairs = 0,
+             step0 = s->use_optim ? atomic_load_explicit(&s->pairs_done, memory_order_relaxed) : 0;
+    for (size_t sp = 0; sp < len; sp++) {
+        uint32_t word = sen[sp];
+        r = lcg(r);
+        size_t b = (size_t)(r % s->window);
+        for (size_t a = b; a < s->window * 2 + 1 - b; a++) {
+            if (a == s->window)
+                continue;
+            ptrdiff_t c = (ptrdiff_t)sp - (ptrdiff_t)s->window + (ptrdiff_t)a;
+            if (c < 0 || (size_t)c >= len)
+                continue;
+            uint32_t last = sen[c];
+            float *l1 = s->syn0 + (size_t)last * D; /* (D) */
+            memset(neu1e, 0, D * sizeof *neu1e);
+            pairs++;
+            for (uint32_t d = 0; d <= s->neg; d++) {
+                uint32_t target;
+                float label;
+                if (d == 0) {
+                    target = word;
+                    label = 1;
+                } else {
+                    r = lcg(r);
+                    target = s->neg_table[(r >> 16) % NEG_TABLE_SIZE];
+                    if (target == word)
+                        continue;
+                    label = 0;
+                }
+                float *l2 = s->syn1 + (size_t)target * D; /* (D) */
+                float f = dot(l1, l2, D);
+                float gr; /* label - sigmoid(f) */
+                float sf = label > 0 ? f : -f;
+                if (f > MAX_EXP)
+                    gr = label - 1;
+                else if (f < -MAX_EXP)
+                    gr = label;
+                else
+                    gr =
+                        label - s->exp_table[(int)((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
+                if (sf > MAX_EXP)
+                    sf = MAX_EXP;
+                else if (sf < -MAX_EXP)
+                    sf = -MAX_EXP;
+                loss -= s->logsig_table[(int)((sf + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
+                if (!s->use_optim) {
+                    float g = gr * alpha;
+                    axpy(neu1e, g, l2, D);
+                    axpy(l2, g, l1, D);
+                } else {
+                    axpy(neu1e, gr, l2, D);
+                    for (size_t k = 0; k < D; k++)
+                        grad[k] = -gr * l1[k];
+                    embt_optim_row(&s->opt1, l2, target, grad, alpha, step0 + pairs);
+                }
+            }
+            if (last >= s->n_frozen) {
+                if (!s->use_optim) {
+                    axpy(l1, 1.0f, neu1e, D);
+                } else {
+                    for (size_t k = 0; k < D; k++)
+                        grad[k] = -neu1e[k];
+                    embt_optim_row(&s->opt0, l1, last, grad, alpha, step0 + pairs);
+                }
+            }
+        }
+    }
+    t->rng = r;
+    atomic_store_explicit(&t->loss_sum,
+                          atomic_load_explicit(&t->loss_sum, memory_order_relaxed) + loss,
+                          memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->pairs, pairs, memory_order_relaxed);
+    if (s->use_optim)
+        atomic_fetch_add_explicit(&s->pairs_done, pairs, memory_order_relaxed);
+}
+
+static void *worker(void *arg)
+{
+    sg_thread *t = arg;
+    sg *s = t->s;
+    size_t D = s->dim;
+    uint32_t *sen = NULL;
+    float *neu1e = NULL, *grad = NULL;
+    embt__reader rd;
+    embt_status st = embt__reader_open(&rd, s->input, t->offset);
+    if (st)
+        goto done;
+    sen = embt__malloc(MAX_SENTENCE * sizeof *sen);
+    neu1e = embt__malloc(D * sizeof *neu1e);
+    grad = embt__malloc(D * sizeof *grad);
+    if (!sen || !neu1e || !grad) {
+        st = embt__error_nomem();
+        goto done;
+    }
+    uint64_t share = s->train_words / s->threads;
+    double sT = s->sample * (double)s->train_words;
+    while (t->epoch < s->epochs && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        float alpha =
+            (float)alpha_at(s, atomic_load_explicit(&s->words_done, memory_order_relaxed));
+        size_t len = 0;
+        uint64_t read = 0;
+        bool eof = false;
+        while (len < MAX_SENTENCE && t->words + read < share + 1) {
+            embt__tok k = embt__reader_next(&rd, &st);
+            if (st)
+                goto done;
+            if (k == EMBT__TOK_EOF) {
+                eof = true;
+                break;
+            }
+            if (k == EMBT__TOK_EOL) {
+                if (len > 0)
+                    break;
+                continue;
+            }
+            if (k == EMBT__TOK_SKIP)
+                continue;
+            uint32_t id = embt__vocab_find(&s->vocab, rd.word, rd.word_len);
+            if (id == EMBT_NONE_ID)
+                continue;
+            read++;
+            if (s->sample > 0) {
+                double cn = (double)s->counts[id];
+                double ran = (sqrt(cn / sT) + 1) * sT / cn;
+                t->rng = lcg(t->rng);
+                if (ran < (double)(t->rng & 0xFFFF) / 65536.0)
+                    continue;
+            }
+            sen[len++] = id;
+        }
+        train_sentence(s, t, sen, len, alpha, neu1e, grad);
+        t->words += read;
+        uint64_t total = atomic_fetch_add_explicit(&s->words_done, read, memory_order_relaxed);
+        if (eof || t->words > share) {
+            t->epoch++;
+            t->words = 0;
+            if ((st = embt__reader_seek(&rd, t->start)))
+                goto done;
+        }
+        t->offset = rd.offset;
+        if (s->stop_after && total + read - s->words_at_start >= s->stop_after)
+            atomic_store(&s->stop, 1);
+    }
+done:
+    if (st) {
+        t->st = st;
+        t->err = *embt_error_last();
+        atomic_store(&s->stop, 1);
+    }
+    embt__reader_close(&rd);
+    embt__free(sen);
+    embt__free(neu1e);
+    embt__free(grad);
+    atomic_fetch_sub(&s->running, 1);
+    return NULL;
+}
+
+/* ---- setup ---- */
+
+void embt_sg_defaults(embt_sg_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->version = EMBT_SG_OPTIONS_VERSION;
+    o->dim = 100;
+    o->lr = 0.025;
+    o->epoch = 5;
+    o->window = 5;
+    o->neg = 5;
+    o->sample = 1e-3;
+    o->min_count = 5;
+    o->threads = 1;
+    o->seed = 1;
+    embt_optim_defaults(&o->optimizer, EMBT_OPTIM_SGD);
+    embt_init_options init = EMBT_INIT_OPTIONS_INIT;
+    init.kind = EMBT_INIT_UNIFORM;
+    init.low = init.high = 0;
+    o->init = init;
+}
+
+static embt_status build_tables(sg *s)
+{
+    for (int i = 0; i <= EXP_TABLE_SIZE; i++) {
+        double x = (i / (double)EXP_TABLE_SIZE * 2 - 1) * MAX_EXP;
+        double e = exp(x);
+        s->exp_table[i] = (float)(e / (e + 1));
+        s->logsig_table[i] = (float)(-log1p(exp(-x)));
+    }
+    s->neg_table = embt__malloc(NEG_TABLE_SIZE * sizeof *s->neg_table);
+    if (!s->neg_table)
+        return embt__error_nomem();
+    /* word i owns the slots [floor(P_{i-1} N), floor(P_i N)), P the cumulative count^0.75 share */
+    double total = 0;
+    for (uint64_t i = 0; i < s->vocab_size; i++)
+        total += pow((double)s->counts[i], 0.75);
+    if (!(total > 0))
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "no word of the vocabulary occurs in the corpus");
+    double cum = 0;
+    uint64_t slot = 0, last = 0;
+    for (uint64_t i = 0; i < s->vocab_size; i++) {
+        if (s->counts[i] == 0)
+            continue;
+        cum += pow((double)s->counts[i], 0.75);
+        uint64_t end = (uint64_t)(cum / total * NEG_TABLE_SIZE);
+        if (end > NEG_TABLE_SIZE)
+            end = NEG_TABLE_SIZE;
+        for (; slot < end; slot++)
+            s->neg_table[slot] = (uint32_t)i;
+        last = i;
+    }
+    for (; slot < NEG_TABLE_SIZE; slot++)
+        s->neg_table[slot] = (uint32_t)last;
+    return EMBT_OK;
+}
+
+/* Pass 1: adds every corpus word to v (counts). */
+static embt_status count_corpus(embt__vocab *v, const char *path)
+{
+    embt__reader rd;
+    embt_status st = embt__reader_open(&rd, path, 0);
+    if (st)
+        return st;
+    for (;;) {
+        embt__tok k = embt__reader_next(&rd, &st);
+        if (st || k == EMBT__TOK_EOF)
+            break;
+        if (k == EMBT__TOK_WORD && (st = embt__vocab_add(v, rd.word, rd.word_len, 1, NULL)))
+            break;
+    }
+    embt__reader_close(&rd);
+    return st;
+}
+
+/* ---- metadata ---- */
+
+static embt_status meta_u64(embt_meta *m, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return embt_meta_set(m, key, buf);
+}
+
+static embt_status meta_f64(embt_meta *m, const char *key, double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return embt_meta_set(m, key, buf);
+}
+
+static embt_status get_u64(uint64_t *out, const embt_meta *m, const char *key)
+{
+    const char *s;
+    size_t len;
+    embt_status st = embt_meta_get(&s, &len, m, key);
+    if (st)
+        return st;
+    char *end;
+    *out = strtoull(s, &end, 10);
+    if (end == s || *end)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not an integer",
+                           key);
+    return EMBT_OK;
+}
+
+static embt_status get_f64(double *out, const embt_meta *m, const char *key)
+{
+    const char *s;
+    size_t len;
+    embt_status st = embt_meta_get(&s, &len, m, key);
+    if (st)
+        return st;
+    char *end;
+    *out = strtod(s, &end);
+    if (end == s || *end)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not a number", key);
+    return EMBT_OK;
+}
+
+static embt_status save_meta(embt_meta *m, const sg *s, const embt_sg_options *o,
+                             const char *pretrained, int completed)
+{
+    char key[96];
+    embt_status st = embt_meta_set(m, "training.task", "skipgram");
+    if (!st)
+        st = embt_meta_set(m, "training.input", s->input);
+    if (!st && pretrained)
+        st = embt_meta_set(m, "training.pretrained", pretrained);
+    struct {
+        const char *k;
+        uint64_t v;
+    } u[] = {{"training.dim", s->dim},
+             {"training.epoch", s->epochs},
+             {"training.window", s->window},
+             {"training.neg", s->neg},
+             {"training.min_count", o->min_count},
+             {"training.threads", s->threads},
+             {"training.seed", o->seed},
+             {"training.frozen_rows", s->n_frozen},
+             {"training.train_words", s->train_words},
+             {"training.input_size", s->input_size}};
+    for (size_t i = 0; !st && i < sizeof u / sizeof u[0]; i++)
+        st = meta_u64(m, u[i].k, u[i].v);
+    if (!st)
+        st = meta_f64(m, "training.lr", s->lr0);
+    if (!st)
+        st = meta_f64(m, "training.sample", s->sample);
+    if (!st)
+        st = embt_meta_set(m, "training.sigmoid", "table 1000 over [-6, 6]");
+    if (!st)
+        st = embt_meta_set(m, "training.state.completed", completed ? "true" : "false");
+    if (!st)
+        st = meta_u64(m, "training.state.words_done", atomic_load(&s->words_done));
+    if (!st)
+        st = meta_u64(m, "training.state.pairs_done", atomic_load(&s->pairs_done));
+    for (unsigned i = 0; !st && i < s->threads; i++) {
+        const sg_thread *t = &s->th[i];
+        const char *f[4] = {"offset", "rng", "words", "epoch"};
+        uint64_t v[4] = {t->offset, t->rng, t->words, t->epoch};
+        for (int k = 0; !st && k < 4; k++) {
+            snprintf(key, sizeof key, "training.state.thread%u.%s", i, f[k]);
+            st = meta_u64(m, key, v[k]);
+        }
+    }
+    if (!st && s->use_optim) {
+        st = embt_optim_save_meta(&s->opt0, m, "embedding");
+        if (!st)
+            st = embt_optim_save_meta(&s->opt1, m, "context");
+    }
+    return st;
+}
+
+static embt_status write_output(const sg *s, const embt_sg_options *o, const char *pretrained,
+                                int completed)
+{
+    embt_writer *w = NULL;
+    embt_meta *m = NULL;
+    embt_status st = embt_writer_open(&w, o->output, NULL);
+    if (st)
+        goto done;
+    embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
+    vs.name = "words";
+    vs.flags = EMBT_VOCAB_COUNTS;
+    if ((st = embt_writer_vocab_begin(w, &vs)))
+        goto done;
+    for (uint32_t i = 0; i < s->vocab.n; i++)
+        if ((st = embt_writer_vocab_add(w, embt__vocab_token(&s->vocab, i), s->vocab.len[i],
+                                        s->vocab.count[i], NULL)))
+            goto done;
+    if ((st = embt_writer_vocab_end(w)))
+        goto done;
+    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
+    ts.rows = s->vocab_size;
+    ts.cols = s->dim;
+    ts.vocab = "words";
+    ts.name = "embedding";
+    if ((st = embt_writer_add_table_f32(w, &ts, s->syn0)))
+        goto done;
+    ts.name = "context";
+    if ((st = embt_writer_add_table_f32(w, &ts, s->syn1)))
+        goto done;
+    if (s->use_optim && ((st = embt_optim_write(&s->opt0, w, "embedding", "words")) ||
+                         (st = embt_optim_write(&s->opt1, w, "context", "words"))))
+        goto done;
+    if ((st = embt_meta_new(&m)) || (st = save_meta(m, s, o, pretrained, completed)))
+        goto done;
+    const char *yaml;
+    size_t len;
+    if ((st = embt_meta_emit(&yaml, &len, m)) || (st = embt_writer_set_metadata(w, yaml, len)))
+        goto done;
+    st = embt_writer_commit(w);
+done:
+    embt_meta_free(m);
+    embt_writer_free(w);
+    return st;
+}
+
+/* Copies the table's rows into dst (rows, dim). */
+static embt_status read_rows(float *dst, const embt_table *t, uint64_t rows, uint64_t dim)
+{
+    if (embt_table_rows(t) != rows || embt_table_cols(t) != dim)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table %s is not %llu x %llu",
+                           embt_table_name(t), (unsigned long long)rows, (unsigned long long)dim);
+    for (uint64_t r = 0; r < rows; r++) {
+        embt_status st = embt_table_read_row_f32(dst + r * dim, t, r);
+        if (st)
+            return st;
+    }
+    return EMBT_OK;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Loads a resume file into s: settings, vocabulary with counts, tables, optimiser and positions. */
+static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, embt_meta *m)
+{
+    const char *task;
+    size_t len;
+    embt_status st = embt_meta_get(&task, &len, m, "training.task");
+    if (st || strcmp(task, "skipgram") != 0)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "not a skip-gram training file (training.task)");
+    uint64_t v[9];
+    const char *keys[9] = {"training.dim",  "training.epoch",       "training.window",
+                           "training.neg",  "training.min_count",   "training.threads",
+                           "training.seed", "training.frozen_rows", "training.train_words"};
+    for (int i = 0; i < 9; i++)
+        if ((st = get_u64(&v[i], m, keys[i])))
+            return st;
+    if (v[0] == 0 || v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] == 0 || v[2] > UINT32_MAX ||
+        v[3] > UINT32_MAX || v[5] == 0 || v[5] > 1024)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
+    s->dim = (uint32_t)v[0];
+    s->epochs = (uint32_t)v[1];
+    s->window = (uint32_t)v[2];
+    s->neg = (uint32_t)v[3];
+    o->min_count = v[4];
+    s->threads = (uint32_t)v[5];
+    o->seed = v[6];
+    s->n_frozen = v[7];
+    if ((st = get_f64(&s->lr0, m, "training.lr")) ||
+        (st = get_f64(&s->sample, m, "training.sample")))
+        return st;
+    uint64_t wd, pd;
+    if ((st = get_u64(&wd, m, "training.state.words_done")) ||
+        (st = get_u64(&pd, m, "training.state.pairs_done")))
+        return st;
+    atomic_store(&s->words_done, wd);
+    atomic_store(&s->pairs_done, pd);
+    const embt_vocab *voc;
+    const embt_table *t0, *t1;
+    if ((st = embt_file_vocab(&voc, f, "words")) || (st = embt_file_table(&t0, f, "embedding")) ||
+        (st = embt_file_table(&t1, f, "context")))
+        return st;
+    for (uint32_t i = 0; i < embt_vocab_size(voc); i++) {
+        size_t tl;
+        const char *tok = embt_vocab_token(voc, i, &tl);
+        uint64_t c = 0;
+        if (!tok || (st = embt_vocab_count(&c, voc, i)) ||
+            (st = embt__vocab_add(&s->vocab, tok, tl, c, NULL)))
+            return st ? st : EMBT_ECORRUPT;
+    }
+    s->vocab_size = s->vocab.n;
+    uint64_t train_words = 0;
+    for (uint32_t i = 0; i < s->vocab.n; i++)
+        train_words += s->vocab.count[i];
+    if (train_words != v[8])
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "the vocabulary counts do not add up to training.train_words");
+    s->train_words = train_words;
+    size_t n = (size_t)s->vocab_size * s->dim;
+    s->syn0 = embt__malloc(n * sizeof(float));
+    s->syn1 = embt__malloc(n * sizeof(float));
+    if (!s->syn0 || !s->syn1)
+        return embt__error_nomem();
+    if ((st = read_rows(s->syn0, t0, s->vocab_size, s->dim)) ||
+        (st = read_rows(s->syn1, t1, s->vocab_size, s->dim)))
+        return st;
+    const char *kind;
+    if (embt_meta_get(&kind, &len, m, "optimizer.kind") == EMBT_OK && strcmp(kind, "sgd") != 0) {
+        s->use_optim = 1;
+        if ((st = embt_optim_load(&s->opt0, f, m, "embedding", s->vocab_size, s->dim)) ||
+            (st = embt_optim_load(&s->opt1, f, m, "context", s->vocab_size, s->dim)))
+            return st;
+        o->optimizer = s->opt0.opts;
+    }
+    s->th = embt__calloc(s->threads, sizeof *s->th);
+    if (!s->th)
+        return embt__error_nomem();
+    for (unsigned i = 0; i < s->threads; i++) {
+        char key[96];
+        const char *f4[4] = {"offset", "rng", "words", "epoch"};
+        uint64_t val[4];
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "training.state.thread%u.%s", i, f4[k]);
+            if ((st = get_u64(&val[k], m, key)))
+                return st;
+        }
+        s->th[i].offset = val[0];
+        s->th[i].rng = val[1];
+        s->th[i].words = val[2];
+        s->th[i].epoch = (uint32_t)val[3];
+    }
+    return EMBT_OK;
+}
+
+embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
+{
+    EMBT_CHECK_ARG(opts && opts->version == EMBT_SG_OPTIONS_VERSION && report);
+    memset(report, 0, sizeof *report);
+    embt_sg_options o = *opts;
+    sg *s = embt__calloc(1, sizeof *s);
+    if (!s)
+        return embt__error_nomem();
+    embt__vocab_init(&s->vocab);
+    embt_file *pf = NULL, *rf = NULL;
+    embt_meta *rmeta = NULL;
+    const char *pretrained_name = o.pretrained;
+    embt_status st = EMBT_OK;
+    if (!o.input || !o.output) {
+        st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "input and output are required");
+        goto done;
+    }
+    s->input = o.input;
+    uint64_t file_size = 0;
+    {
+        embt__reader probe;
+        if ((st = embt__reader_open(&probe, o.input, 0)))
+            goto done;
+        file_size = probe.size;
+        embt__reader_close(&probe);
+    }
+    if (o.resume) {
+        /* a resumed run continues the same corpus: its size must not have changed */
+        if ((st = embt_file_open(&rf, o.resume, NULL)))
+            goto done;
+        size_t mlen;
+        const char *mtext = embt_file_metadata(rf, &mlen);
+        if ((st = embt_meta_parse(&rmeta, mtext ? mtext : "", mlen)) ||
+            (st = load_resume(s, &o, rf, rmeta)))
+            goto done;
+        const char *pn;
+        size_t pl;
+        pretrained_name =
+            embt_meta_get(&pn, &pl, rmeta, "training.pretrained") == EMBT_OK ? pn : NULL;
+        uint64_t saved_size;
+        if (get_u64(&saved_size, rmeta, "training.input_size") == EMBT_OK &&
+            saved_size != file_size) {
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                             "the corpus has %llu bytes, the interrupted run read %llu",
+                             (unsigned long long)file_size, (unsigned long long)saved_size);
+            goto done;
+        }
+    } else {
+        if (o.dim == 0 || o.window == 0 || o.threads == 0 || o.threads > 1024 || !(o.lr > 0) ||
+            !(o.sample >= 0)) {
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                             "bad settings: dim, window and threads (<= 1024) must be positive, "
+                             "lr > 0, sample >= 0");
+            goto done;
+        }
+        s->epochs = o.epoch;
+        s->window = o.window;
+        s->neg = o.neg;
+        s->sample = o.sample;
+        s->lr0 = o.lr;
+        s->threads = o.threads;
+        const embt_table *pt = NULL;
+        uint32_t n_pre = 0;
+        if (o.pretrained) {
+            const embt_vocab *pv;
+            if ((st = embt_file_open(&pf, o.pretrained, NULL)) ||
+                (st = embt_file_vocab(&pv, pf, NULL)))
+                goto done;
+            if (embt_file_table(&pt, pf, "embedding") != EMBT_OK || embt_table_vocab(pt) != pv) {
+                pt = NULL;
+                for (size_t i = 0; i < embt_file_table_count(pf) && !pt; i++)
+                    if (embt_table_vocab(embt_file_table_at(pf, i)) == pv &&
+                        embt_table_rank(embt_file_table_at(pf, i)) == 2)
+                        pt = embt_file_table_at(pf, i);
+            }
+            if (!pt) {
+                st = embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0,
+                                 "no table tied to the first vocabulary");
+                goto done;
+            }
+            n_pre = embt_vocab_size(pv);
+            o.dim = (uint32_t)embt_table_cols(pt);
+            for (uint32_t i = 0; i < n_pre; i++) {
+                size_t tl;
+                const char *tok = embt_vocab_token(pv, i, &tl);
+                if (!tok) {
+                    st = embt_error_last()->code;
+                    goto done;
+                }
+                if ((st = embt__vocab_add(&s->vocab, tok, tl, 0, NULL)))
+                    goto done;
+            }
+            s->n_frozen = o.freeze ? n_pre : 0;
+        }
+        s->dim = o.dim;
+        if ((st = count_corpus(&s->vocab, o.input)) ||
+            (st = embt__vocab_finish(&s->vocab, n_pre, o.min_count ? o.min_count : 1)))
+            goto done;
+        s->vocab_size = s->vocab.n;
+        for (uint32_t i = 0; i < s->vocab.n; i++)
+            s->train_words += s->vocab.count[i];
+        if (s->vocab_size == 0 || s->train_words == 0) {
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                             "no corpus word reaches min-count");
+            goto done;
+        }
+        size_t n = (size_t)s->vocab_size * s->dim;
+        s->syn0 = embt__malloc(n * sizeof(float));
+        s->syn1 = embt__calloc(n, sizeof(float));
+        if (!s->syn0 || !s->syn1) {
+            st = embt__error_nomem();
+            goto done;
+        }
+        if (pt) {
+            if ((st = read_rows(s->syn0, pt, n_pre, s->dim)))
+                goto done;
+            const embt_table *pc;
+            if (embt_file_table(&pc, pf, "context") == EMBT_OK && embt_table_rows(pc) == n_pre &&
+                embt_table_cols(pc) == s->dim && (st = read_rows(s->syn1, pc, n_pre, s->dim)))
+                goto done;
+        }
+        embt_init_options init = o.init;
+        if (init.kind == EMBT_INIT_UNIFORM && init.low == 0 && init.high == 0) {
+            init.low = -0.5 / s->dim;
+            init.high = 0.5 / s->dim;
+        }
+        init.seed = o.seed;
+        init.fan_in = init.fan_in ? init.fan_in : s->dim;
+        embt_matrix fresh = {s->syn0 + (size_t)n_pre * s->dim, s->vocab_size - n_pre, s->dim};
+        report->new_words = s->vocab_size - n_pre;
+        if (fresh.rows > 0 && (st = embt_init_matrix(&fresh, &init)))
+            goto done;
+        if (o.optimizer.kind != EMBT_OPTIM_SGD) {
+            s->use_optim = 1;
+            if ((st = embt_optim_init(&s->opt0, &o.optimizer, s->vocab_size, s->dim)) ||
+                (st = embt_optim_init(&s->opt1, &o.optimizer, s->vocab_size, s->dim)))
+                goto done;
+        }
+        s->th = embt__calloc(s->threads, sizeof *s->th);
+        if (!s->th) {
+            st = embt__error_nomem();
+            goto done;
+        }
+        uint64_t sm = o.seed;
+        for (unsigned i = 0; i < s->threads; i++) {
+            s->th[i].rng = splitmix64(&sm);
+            s->th[i].offset = file_size * i / s->threads;
+        }
+    }
+    s->counts = s->vocab.count;
+    for (unsigned i = 0; i < s->threads; i++) {
+        s->th[i].s = s;
+        s->th[i].id = i;
+        s->th[i].start = file_size * i / s->threads;
+    }
+    s->input_size = file_size;
+    if ((st = build_tables(s)))
+        goto done;
+    report->vocab_size = s->vocab_size;
+    report->train_words = s->train_words;
+    s->words_at_start = atomic_load(&s->words_done);
+    s->stop_after = o.stop_after_words;
+    /* pass 2: train */
+    double t0 = now_seconds(), last_t = t0, last_loss = 0;
+    uint64_t last_pairs = 0;
+    atomic_store(&s->running, s->threads);
+    unsigned started = 0;
+    for (; started < s->threads; started++)
+        if (pthread_create(&s->th[started].tid, NULL, worker, &s->th[started]) != 0) {
+            atomic_store(&s->stop, 1);
+            atomic_fetch_sub(&s->running, s->threads - started);
+            st = embt__error(EMBT_ERROR, EMBT_NO_OFFSET, NULL, 0, "cannot start a thread");
+            break;
+        }
+    uint64_t total = (uint64_t)s->epochs * s->train_words;
+    for (;;) {
+        bool finished = atomic_load(&s->running) == 0;
+        if (!finished) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (o.stop_flag && *o.stop_flag)
+            atomic_store(&s->stop, 1);
+        if (o.progress) {
+            double now = now_seconds();
+            double loss = 0;
+            uint64_t pairs = 0;
+            for (unsigned i = 0; i < started; i++) {
+                loss += atomic_load_explicit(&s->th[i].loss_sum, memory_order_relaxed);
+                pairs += atomic_load_explicit(&s->th[i].pairs, memory_order_relaxed);
+            }
+            uint64_t done_w = atomic_load(&s->words_done);
+            embt_train_progress p;
+            p.words_done = done_w;
+            p.words_total = total;
+            p.fraction = total ? (double)done_w / (double)total : 1;
+            if (p.fraction > 1)
+                p.fraction = 1;
+            double el = now - t0;
+            double run_words = (double)(done_w - s->words_at_start);
+            p.words_per_sec_thread = el > 0 ? run_words / el / s->threads : 0;
+            p.loss = pairs > last_pairs ? (loss - last_loss) / (double)(pairs - last_pairs) : 0;
+            p.lr = alpha_at(s, done_w);
+            p.eta_seconds = run_words > 0 ? el * ((double)total - done_w) / run_words : 0;
+            if (p.eta_seconds < 0)
+                p.eta_seconds = 0;
+            o.progress(&p, o.progress_user);
+            last_t = now;
+            last_loss = loss;
+            last_pairs = pairs;
+        }
+        if (finished)
+            break;
+    }
+    (void)last_t;
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(s->th[i].tid, NULL);
+    double secs = now_seconds() - t0;
+    for (unsigned i = 0; i < started && !st; i++)
+        if (s->th[i].st) {
+            *embt__error_record() = s->th[i].err;
+            st = s->th[i].st;
+        }
+    if (st)
+        goto done;
+    int completed = 1;
+    double loss = 0;
+    uint64_t pairs = 0;
+    for (unsigned i = 0; i < s->threads; i++) {
+        completed &= s->th[i].epoch >= s->epochs;
+        loss += atomic_load(&s->th[i].loss_sum);
+        pairs += atomic_load(&s->th[i].pairs);
+    }
+    report->completed = completed;
+    report->words_done = atomic_load(&s->words_done);
+    report->seconds = secs;
+    report->words_per_sec_thread =
+        secs > 0 ? (double)(report->words_done - s->words_at_start) / secs / s->threads : 0;
+    report->loss = pairs ? loss / (double)pairs : 0;
+    st = write_output(s, &o, pretrained_name, completed);
+done:
+    embt_optim_release(&s->opt0);
+    embt_optim_release(&s->opt1);
+    embt__free(s->syn0);
+    embt__free(s->syn1);
+    embt__free(s->neg_table);
+    embt__free(s->th);
+    embt__vocab_release(&s->vocab);
+    embt_meta_free(rmeta);
+    embt_file_close(rf);
+    embt_file_close(pf);
+    embt__free(s);
+    return st;
+}

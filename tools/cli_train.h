@@ -1,0 +1,20 @@
+/* cli_train.h: the pieces of `embt train` shared between tools/cmd_train.c (dispatch, skip-gram),
+ * tools/cli_train_config.c (CONFIG.yaml to flags) and tools/cli_train_classify.c (--task classify,
+ * written by the classifier's author). */
+#ifndef EMBT_CLI_TRAIN_H
+#define EMBT_CLI_TRAIN_H
+
+/* `embt train --task classify ...`: argv as given to cmd_train() (argv[0] "train"); returns the exit
+ * code. Defined in tools/cli_train_classify.c. */
+int cli_train_classify(int argc, char **argv);
+
+/* Reads CONFIG.yaml, a mapping of flag names (without "--"; '_' may stand for '-') to scalars, and
+ * builds the equivalent command line {"train", "--KEY", "VALUE", ...} (a boolean flag such as
+ * freeze becomes "--freeze" when true and is left out when false). Unknown keys, nested values and
+ * duplicate keys are errors naming the key and its line. On success *argv_out (malloc'd, NULL
+ * terminated, free with cli_train_config_free()) and *argc_out are set and 0 is returned; on error a
+ * message is printed on stderr and the exit code (1 unreadable, 2 bad key or value) is returned. */
+int cli_train_config(const char *path, int *argc_out, char ***argv_out);
+void cli_train_config_free(int argc, char **argv);
+
+#endif

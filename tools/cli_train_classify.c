@@ -1,0 +1,310 @@
+/* cli_train_classify.c: `embt train --task classify`: parses the classifier's options (fastText's
+ * supervised settings as long options), opens the pretrained table, draws the progress line and
+ * calls embt_classify_train(). cmd_train.c forwards its argv here. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <embt/embt.h>
+
+#include "cli_util.h"
+#include "cli_train.h"
+
+static const char usage[] =
+    "usage: embt train --task classify --input FILE --output MODEL.embt [options]\n"
+    "\n"
+    "Trains a text classifier as fastText's supervised mode: nn.EmbeddingBag(mode='mean') over\n"
+    "the words of a line (and </s>, and hashed word n-grams), nn.Linear, softmax cross-entropy, "
+    "SGD\n"
+    "with lr decaying linearly to 0. Input lines: __label__a [__label__b ...] words ...\n"
+    "\n"
+    "options:\n"
+    "  --input FILE          labelled text (UTF-8), one example per line\n"
+    "  --output FILE         the model: vocabularies words and labels, tables embedding,\n"
+    "                        embedding.ngrams (with --word-ngrams > 1), linear.weight, "
+    "linear.bias\n"
+    "  --pretrained FILE     copy the rows of known words from FILE's table (from_pretrained)\n"
+    "  --pretrained-table T  that table (default embedding)\n"
+    "  --freeze              never update the rows copied from --pretrained\n"
+    "  --init SPEC           other rows: fasttext (U(+-1/dim), default), uniform:A,B,\n"
+    "                        normal:MEAN,STD or zeros\n"
+    "  --dim N               embedding size (default 100, or the pretrained table's)\n"
+    "  --lr X                learning rate (default 0.1)\n"
+    "  --lr-update-rate N    tokens between learning-rate updates (default 100)\n"
+    "  --epoch N             passes over the input (default 5)\n"
+    "  --min-count N         words seen fewer times are dropped (default 1)\n"
+    "  --word-ngrams N       word n-grams up to N (default 1: none)\n"
+    "  --bucket N            n-gram rows (default 2000000; 0 without n-grams)\n"
+    "  --threads N           lock-free parallel threads (default 1: reproducible)\n"
+    "  --seed S              initialisation and label draws (default 0)\n"
+    "  --label PREFIX        label prefix (default __label__)\n"
+    "  --bias                train linear.bias too (default: it stays 0, as fastText has none)\n"
+    "  --optimizer sgd       the only optimiser of this task\n"
+    "  -q, --quiet           no progress line and no summary\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 written, 1 error (input line and column named), 2 usage.\n";
+
+enum {
+    OPT_TASK = 256,
+    OPT_INPUT,
+    OPT_OUTPUT,
+    OPT_PRETRAINED,
+    OPT_PRETRAINED_TABLE,
+    OPT_FREEZE,
+    OPT_INIT,
+    OPT_DIM,
+    OPT_LR,
+    OPT_LR_UPDATE,
+    OPT_EPOCH,
+    OPT_MIN_COUNT,
+    OPT_NGRAMS,
+    OPT_BUCKET,
+    OPT_THREADS,
+    OPT_SEED,
+    OPT_LABEL,
+    OPT_OPTIMIZER,
+    OPT_BIAS
+};
+
+static const struct option long_options[] = {
+    {"task", required_argument, NULL, OPT_TASK},
+    {"input", required_argument, NULL, OPT_INPUT},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"pretrained", required_argument, NULL, OPT_PRETRAINED},
+    {"pretrained-table", required_argument, NULL, OPT_PRETRAINED_TABLE},
+    {"freeze", no_argument, NULL, OPT_FREEZE},
+    {"init", required_argument, NULL, OPT_INIT},
+    {"dim", required_argument, NULL, OPT_DIM},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"lr-update-rate", required_argument, NULL, OPT_LR_UPDATE},
+    {"epoch", required_argument, NULL, OPT_EPOCH},
+    {"min-count", required_argument, NULL, OPT_MIN_COUNT},
+    {"word-ngrams", required_argument, NULL, OPT_NGRAMS},
+    {"bucket", required_argument, NULL, OPT_BUCKET},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"label", required_argument, NULL, OPT_LABEL},
+    {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+    {"bias", no_argument, NULL, OPT_BIAS},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_double(double *out, const char *s, char stop, const char **end_out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno || end == s || *end != stop || !isfinite(*out))
+        return false;
+    *end_out = end;
+    return true;
+}
+
+static bool parse_init(embt_init_options *o, bool *fasttext, const char *spec)
+{
+    const char *end;
+    *fasttext = false;
+    if (strcmp(spec, "fasttext") == 0) {
+        *fasttext = true;
+        return true;
+    }
+    if (strcmp(spec, "zeros") == 0) {
+        o->kind = EMBT_INIT_ZEROS;
+        return true;
+    }
+    if (strncmp(spec, "uniform:", 8) == 0) {
+        o->kind = EMBT_INIT_UNIFORM;
+        return parse_double(&o->low, spec + 8, ',', &end) &&
+               parse_double(&o->high, end + 1, '\0', &end) && o->low <= o->high;
+    }
+    if (strncmp(spec, "normal:", 7) == 0) {
+        o->kind = EMBT_INIT_NORMAL;
+        return parse_double(&o->mean, spec + 7, ',', &end) &&
+               parse_double(&o->std, end + 1, '\0', &end) && o->std >= 0;
+    }
+    return false;
+}
+
+typedef struct progress_line {
+    double last; /* seconds_elapsed of the last drawing */
+    bool drawn;
+} progress_line;
+
+static int draw_progress(void *user, const embt_classify_progress *p)
+{
+    progress_line *pl = user;
+    if (pl->drawn && p->seconds_elapsed - pl->last < 0.1)
+        return 0;
+    pl->last = p->seconds_elapsed;
+    pl->drawn = true;
+    double eta = p->progress > 0 ? p->seconds_elapsed * (1 - p->progress) / p->progress : 0;
+    int e = (int)eta;
+    fprintf(stderr, "\r%7.2f%%  %10.0f words/s/thread  loss %.4f  lr %.6f  ETA %d:%02d:%02d ",
+            100 * p->progress, p->tokens_per_sec, p->loss, p->lr, e / 3600, e / 60 % 60, e % 60);
+    fflush(stderr);
+    return 0;
+}
+
+int cli_train_classify(int argc, char **argv)
+{
+    static const char cmd[] = "train";
+    int rc = CLI_EXIT_ERROR;
+    const char *input = NULL, *output = NULL, *pretrained = NULL, *ptable = "embedding";
+    bool quiet = false, fasttext_init = true;
+    embt_classify_options o = EMBT_CLASSIFY_OPTIONS_INIT;
+    embt_init_options init = EMBT_INIT_OPTIONS_INIT;
+    embt_file *pf = NULL;
+    uint64_t v;
+    double x;
+    const char *end;
+
+    optind = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, ":qh", long_options, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
+        case 'q': quiet = true; break;
+        case OPT_TASK:
+            if (strcmp(optarg, "classify") != 0)
+                return cli_usage_error(cmd, "this is --task classify, not '%s'", optarg);
+            break;
+        case OPT_INPUT: input = optarg; break;
+        case OPT_OUTPUT: output = optarg; break;
+        case OPT_PRETRAINED: pretrained = optarg; break;
+        case OPT_PRETRAINED_TABLE: ptable = optarg; break;
+        case OPT_FREEZE: o.freeze = 1; break;
+        case OPT_INIT:
+            if (!parse_init(&init, &fasttext_init, optarg))
+                return cli_usage_error(cmd, "bad --init '%s'", optarg);
+            break;
+        case OPT_DIM:
+            if (!parse_u64(&v, optarg, 65536) || v == 0)
+                return cli_usage_error(cmd, "--dim must be in [1, 65536], not '%s'", optarg);
+            o.dim = (uint32_t)v;
+            break;
+        case OPT_LR:
+            if (!parse_double(&x, optarg, '\0', &end) || !(x > 0))
+                return cli_usage_error(cmd, "--lr must be a number > 0, not '%s'", optarg);
+            o.lr = x;
+            break;
+        case OPT_LR_UPDATE:
+            if (!parse_u64(&v, optarg, UINT32_MAX) || v == 0)
+                return cli_usage_error(cmd, "bad --lr-update-rate '%s'", optarg);
+            o.lr_update_rate = (uint32_t)v;
+            break;
+        case OPT_EPOCH:
+            if (!parse_u64(&v, optarg, UINT32_MAX) || v == 0)
+                return cli_usage_error(cmd, "--epoch must be >= 1, not '%s'", optarg);
+            o.epoch = (uint32_t)v;
+            break;
+        case OPT_MIN_COUNT:
+            if (!parse_u64(&v, optarg, UINT32_MAX))
+                return cli_usage_error(cmd, "bad --min-count '%s'", optarg);
+            o.min_count = (uint32_t)v;
+            break;
+        case OPT_NGRAMS:
+            if (!parse_u64(&v, optarg, 64) || v == 0)
+                return cli_usage_error(cmd, "--word-ngrams must be in [1, 64], not '%s'", optarg);
+            o.word_ngrams = (uint32_t)v;
+            break;
+        case OPT_BUCKET:
+            if (!parse_u64(&v, optarg, UINT32_MAX / 2))
+                return cli_usage_error(cmd, "bad --bucket '%s'", optarg);
+            o.bucket = v;
+            break;
+        case OPT_THREADS:
+            if (!parse_u64(&v, optarg, 1024) || v == 0)
+                return cli_usage_error(cmd, "--threads must be in [1, 1024], not '%s'", optarg);
+            o.threads = (uint32_t)v;
+            break;
+        case OPT_SEED:
+            if (!parse_u64(&v, optarg, UINT64_MAX))
+                return cli_usage_error(cmd, "bad --seed '%s'", optarg);
+            o.seed = v;
+            break;
+        case OPT_LABEL:
+            if (!*optarg)
+                return cli_usage_error(cmd, "--label must not be empty");
+            o.label_prefix = optarg;
+            break;
+        case OPT_BIAS: o.bias = 1; break;
+        case OPT_OPTIMIZER:
+            if (strcmp(optarg, "sgd") != 0)
+                return cli_usage_error(cmd, "--task classify trains with --optimizer sgd only");
+            break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!input || !output)
+        return cli_usage_error(cmd, "--input and --output are required");
+    if (o.freeze && !pretrained)
+        return cli_usage_error(cmd, "--freeze needs --pretrained");
+    if (!fasttext_init) {
+        init.seed = o.seed;
+        o.init = &init;
+    }
+
+    if (pretrained) {
+        embt_status st = embt_file_open(&pf, pretrained, NULL);
+        if (st) {
+            cli_error_record(cmd, pretrained, embt_error_last());
+            goto done;
+        }
+        if (embt_file_table(&o.pretrained, pf, ptable) != EMBT_OK) {
+            cli_errorf(cmd, pretrained, "no table '%s'", ptable);
+            goto done;
+        }
+        const char *slash = strrchr(pretrained, '/');
+        o.pretrained_name = slash ? slash + 1 : pretrained;
+    }
+    progress_line pl = {0, false};
+    if (!quiet && isatty(STDERR_FILENO)) {
+        o.progress = draw_progress;
+        o.progress_user = &pl;
+    }
+    embt_classify_report rep;
+    embt_status st = embt_classify_train(input, output, &o, &rep);
+    if (pl.drawn)
+        fputc('\n', stderr);
+    if (st) {
+        const embt_error *err = embt_error_last();
+        cli_error_record(cmd, err->line ? input : NULL, err);
+        goto done;
+    }
+    if (!quiet)
+        fprintf(stderr,
+                "embt train: %llu lines, %llu tokens, %u words, %u labels, %llu buckets, dim %u, "
+                "%u pretrained rows; mean loss %.6f; training %.2f s, total %.2f s\n",
+                (unsigned long long)rep.lines, (unsigned long long)rep.ntokens, rep.nwords,
+                rep.nlabels, (unsigned long long)rep.bucket, rep.dim, rep.pretrained_rows, rep.loss,
+                rep.train_seconds, rep.total_seconds);
+    rc = CLI_EXIT_OK;
+done:
+    embt_file_close(pf);
+    return rc;
+}
