@@ -123,6 +123,19 @@ embt_status embt__export_text(const embt_file *src, const embt_table *table, emb
     uint64_t cols = embt_table_cols(table);
     if (opts->limit && opts->limit < rows)
         rows = opts->limit;
+    if (format == EMBT_FORMAT_GLOVE) {
+        /* GloVe has no header line, so what a reader cannot tell from "no rows" or from a byte order
+         * mark at the start of the file must be refused here, or the round trip loses it */
+        size_t len = 0;
+        const char *first = rows ? embt_vocab_token(vocab, 0, &len) : NULL;
+        if (rows == 0)
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                               "glove text cannot hold a table with no rows (it has no header)");
+        if (first && len >= 3 && memcmp(first, "\xEF\xBB\xBF", 3) == 0)
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                               "token 0 starts with U+FEFF, which a glove reader takes for a byte "
+                               "order mark: use --to word2vec");
+    }
 
     if (format == EMBT_FORMAT_WORD2VEC) {
         char header[48];

@@ -534,7 +534,10 @@ embt_status embt__npy_write_table(const embt__import *ctx, const embt__npy_src *
         goto done;
     }
     const uint8_t *data = src->data + npy->data_offset;
-    bool direct = !row_map && !npy->fortran && !npy->big_endian && mid == npy->dtype;
+    /* rows are used in place only when they are aligned for their type: stored npz members may
+     * start at any offset */
+    bool direct = !row_map && !npy->fortran && !npy->big_endian && mid == npy->dtype &&
+                  (uintptr_t)data % embt_dtype_size(npy->dtype) == 0;
     for (uint64_t r0 = 0; r0 < rows;) {
         size_t nb = rows - r0 < batch ? (size_t)(rows - r0) : batch;
         size_t n = nb * cols;

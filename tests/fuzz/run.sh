@@ -10,7 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds=${1:-60}
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
-((${#targets[@]})) || targets=(embt meta text roundtrip)
+((${#targets[@]})) || targets=(embt meta text roundtrip word2vec_bin fasttext_bin npy npz
+    safetensors json export)
 build=${BUILD_DIR:-build-fuzz}
 src=$PWD
 

@@ -3,7 +3,8 @@
 # reproducer of regressions/<target>/. With EMBT_BUILD_FUZZERS (clang): the libFuzzer binaries
 # fuzz_<target>, run by tests/fuzz/run.sh.
 set(EMBT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-set(EMBT_FUZZ_TARGETS embt meta text roundtrip)
+set(EMBT_FUZZ_TARGETS embt meta text roundtrip word2vec_bin fasttext_bin npy npz safetensors json
+                      export)
 
 # Seeds: the conformance corpus for the reader (its .yaml expectations are YAML seeds for meta),
 # hand-written inputs in seeds/<target>/ for the others.
@@ -11,6 +12,9 @@ set(EMBT_FUZZ_SEEDS_embt ${PROJECT_SOURCE_DIR}/format/valid ${PROJECT_SOURCE_DIR
 set(EMBT_FUZZ_SEEDS_meta ${PROJECT_SOURCE_DIR}/format/valid ${EMBT_FUZZ_DIR}/seeds/meta)
 set(EMBT_FUZZ_SEEDS_text ${EMBT_FUZZ_DIR}/seeds/text)
 set(EMBT_FUZZ_SEEDS_roundtrip ${EMBT_FUZZ_DIR}/seeds/roundtrip)
+foreach(t word2vec_bin fasttext_bin npy npz safetensors json export)
+  set(EMBT_FUZZ_SEEDS_${t} ${EMBT_FUZZ_DIR}/seeds/${t})
+endforeach()
 
 foreach(t ${EMBT_FUZZ_TARGETS})
   add_executable(fuzz_replay_${t} ${EMBT_FUZZ_DIR}/replay.c ${EMBT_FUZZ_DIR}/fuzz_${t}.c)

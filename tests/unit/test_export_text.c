@@ -278,3 +278,18 @@ Test(export_text, a_table_without_vocabulary_is_refused)
               EMBT_EINVAL);
     cr_assert_not(tu_exists(tu_path("u.txt")));
 }
+
+Test(export_text, glove_refuses_what_a_headerless_reader_would_lose)
+{
+    /* a first token starting with U+FEFF reads back as a byte order mark */
+    const char *tokens[2] = {"\xEF\xBB\xBF\x62om", "ok"};
+    write_tokens(tu_path("f.embt"), tokens, 2, true);
+    TU_STATUS(export_text(tu_path("f.embt"), tu_path("f.txt"), EMBT_FORMAT_GLOVE, 0), EMBT_EINVAL);
+    cr_assert_not(tu_exists(tu_path("f.txt")));
+    /* word2vec text has a header line first, so the same token is fine there */
+    TU_OK(export_text(tu_path("f.embt"), tu_path("f.vec"), EMBT_FORMAT_WORD2VEC, 0));
+    /* a table of no rows would be an empty glove file, which is no vectors file at all */
+    write_tokens(tu_path("e.embt"), tokens, 0, true);
+    TU_STATUS(export_text(tu_path("e.embt"), tu_path("e.txt"), EMBT_FORMAT_GLOVE, 0), EMBT_EINVAL);
+    cr_assert_not(tu_exists(tu_path("e.txt")));
+}
