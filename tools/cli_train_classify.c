@@ -97,19 +97,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
-{
-    if (!*s || *s == '-' || *s == '+')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static bool parse_double(double *out, const char *s, char stop, const char **end_out)
 {
     char *end;
@@ -201,7 +188,7 @@ int cli_train_classify(int argc, char **argv)
                 return cli_usage_error(cmd, "bad --init '%s'", optarg);
             break;
         case OPT_DIM:
-            if (!parse_u64(&v, optarg, 65536) || v == 0)
+            if (!cli_parse_u64(&v, optarg, 65536) || v == 0)
                 return cli_usage_error(cmd, "--dim must be in [1, 65536], not '%s'", optarg);
             o.dim = (uint32_t)v;
             break;
@@ -211,37 +198,37 @@ int cli_train_classify(int argc, char **argv)
             o.lr = x;
             break;
         case OPT_LR_UPDATE:
-            if (!parse_u64(&v, optarg, UINT32_MAX) || v == 0)
+            if (!cli_parse_u64(&v, optarg, UINT32_MAX) || v == 0)
                 return cli_usage_error(cmd, "bad --lr-update-rate '%s'", optarg);
             o.lr_update_rate = (uint32_t)v;
             break;
         case OPT_EPOCH:
-            if (!parse_u64(&v, optarg, UINT32_MAX) || v == 0)
+            if (!cli_parse_u64(&v, optarg, UINT32_MAX) || v == 0)
                 return cli_usage_error(cmd, "--epoch must be >= 1, not '%s'", optarg);
             o.epoch = (uint32_t)v;
             break;
         case OPT_MIN_COUNT:
-            if (!parse_u64(&v, optarg, UINT32_MAX))
+            if (!cli_parse_u64(&v, optarg, UINT32_MAX))
                 return cli_usage_error(cmd, "bad --min-count '%s'", optarg);
             o.min_count = (uint32_t)v;
             break;
         case OPT_NGRAMS:
-            if (!parse_u64(&v, optarg, 64) || v == 0)
+            if (!cli_parse_u64(&v, optarg, 64) || v == 0)
                 return cli_usage_error(cmd, "--word-ngrams must be in [1, 64], not '%s'", optarg);
             o.word_ngrams = (uint32_t)v;
             break;
         case OPT_BUCKET:
-            if (!parse_u64(&v, optarg, UINT32_MAX / 2))
+            if (!cli_parse_u64(&v, optarg, UINT32_MAX / 2))
                 return cli_usage_error(cmd, "bad --bucket '%s'", optarg);
             o.bucket = v;
             break;
         case OPT_THREADS:
-            if (!parse_u64(&v, optarg, 1024) || v == 0)
+            if (!cli_parse_u64(&v, optarg, 1024) || v == 0)
                 return cli_usage_error(cmd, "--threads must be in [1, 1024], not '%s'", optarg);
             o.threads = (uint32_t)v;
             break;
         case OPT_SEED:
-            if (!parse_u64(&v, optarg, UINT64_MAX))
+            if (!cli_parse_u64(&v, optarg, UINT64_MAX))
                 return cli_usage_error(cmd, "bad --seed '%s'", optarg);
             o.seed = v;
             break;

@@ -539,3 +539,29 @@ bool cli_out_finish(cli_out *out, FILE *f)
         return false;
     return fflush(f) == 0;
 }
+
+bool cli_parse_u64(uint64_t *out, const char *s, uint64_t max)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+const embt_table *cli_pick_table(const embt_file *file, const char *name)
+{
+    const embt_table *t = NULL;
+    if (name) {
+        embt_file_table(&t, file, name);
+        return t;
+    }
+    for (size_t i = 0; i < embt_file_table_count(file); i++)
+        if (embt_table_vocab(t = embt_file_table_at(file, i)))
+            return t;
+    return NULL;
+}

@@ -45,6 +45,12 @@ typedef enum cli_format {
  * Returns false (nothing printed) for an unknown or disallowed name. */
 bool cli_parse_format(cli_format *out, const char *name, unsigned allowed);
 
+/* Parses a decimal unsigned integer: digits only (no sign or blank), no overflow, at most `max`. */
+bool cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
+
+/* The table named `name`, or (name NULL) the first table tied to a vocabulary; NULL if none. */
+const embt_table *cli_pick_table(const embt_file *file, const char *name);
+
 /* ---- structured output ------------------------------------------------------------------------- */
 
 /* A document built in memory and written at the end, so a command that fails half-way prints

@@ -34,32 +34,6 @@ enum { OPT_ANALOGIES = 256, OPT_PAIRS, OPT_RESTRICT, OPT_CASE, OPT_TABLE, OPT_JS
 
 #define MAX_INPUTS 64
 
-static bool parse_count(uint64_t *out, const char *s)
-{
-    char *end;
-    if (!*s || *s == '-' || *s == '+')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* The table named `name`, or the first tied to a vocabulary. */
-static const embt_table *pick_table(const embt_file *file, const char *name)
-{
-    const embt_table *t = NULL;
-    if (name) {
-        embt_file_table(&t, file, name);
-        return t;
-    }
-    for (size_t i = 0; i < embt_file_table_count(file); i++)
-        if (embt_table_vocab(t = embt_file_table_at(file, i)))
-            return t;
-    return NULL;
-}
-
 /* A string: double-quoted with JSON escapes, which YAML's double-quoted style also reads. */
 static void put_str(FILE *f, const char *s)
 {
@@ -180,7 +154,7 @@ int cmd_eval(int argc, char **argv)
                 pairs[n_pairs++] = optarg;
             break;
         case OPT_RESTRICT:
-            if (!parse_count(&eo.restrict_rows, optarg) || eo.restrict_rows == 0) {
+            if (!cli_parse_u64(&eo.restrict_rows, optarg, UINT64_MAX) || eo.restrict_rows == 0) {
                 rc = cli_usage_error("eval", "bad --restrict '%s' (expected a count >= 1)", optarg);
                 goto done;
             }
@@ -208,7 +182,7 @@ int cmd_eval(int argc, char **argv)
         cli_error_record("eval", path, embt_error_last());
         goto done;
     }
-    const embt_table *table = pick_table(file, table_name);
+    const embt_table *table = cli_pick_table(file, table_name);
     if (!table || !embt_table_vocab(table)) {
         if (table_name)
             cli_errorf("eval", path, "no table '%s' tied to a vocabulary", table_name);

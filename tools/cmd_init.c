@@ -69,17 +69,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-static bool parse_u64(uint64_t *out, const char *s)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '+')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    *out = v;
-    return end != s && *end == '\0' && errno == 0;
-}
-
 static bool parse_double(double *out, const char *s, char stop, const char **end_out)
 {
     char *end;
@@ -105,7 +94,8 @@ static bool parse_spec(embt_init_options *o, const char **values_path_out, const
     }
     if (strcmp(spec, "kaiming-uniform") == 0 || strncmp(spec, "kaiming-uniform:", 16) == 0) {
         o->kind = EMBT_INIT_KAIMING_UNIFORM;
-        return spec[15] == '\0' || (parse_u64(&o->fan_in, spec + 16) && o->fan_in > 0);
+        return spec[15] == '\0' ||
+               (cli_parse_u64(&o->fan_in, spec + 16, UINT64_MAX) && o->fan_in > 0);
     }
     if (strcmp(spec, "xavier-uniform") == 0 || strncmp(spec, "xavier-uniform:", 15) == 0) {
         o->kind = EMBT_INIT_XAVIER_UNIFORM;
@@ -283,7 +273,7 @@ int cmd_init(int argc, char **argv)
         case OPT_DIM:
         case OPT_SEED: {
             uint64_t v;
-            if (!parse_u64(&v, optarg)) {
+            if (!cli_parse_u64(&v, optarg, UINT64_MAX)) {
                 rc = cli_usage_error("init", "%s must be a non-negative integer, not '%s'",
                                      argv[optind - 1], optarg);
                 goto done;

@@ -27,33 +27,6 @@ static const char usage[] =
 
 enum { OPT_RESTRICT = 256, OPT_METRIC, OPT_TABLE, OPT_JSON };
 
-/* Parses a decimal count into *out; false for anything else. */
-static bool parse_count(uint64_t *out, const char *s)
-{
-    char *end;
-    if (!*s || *s == '-' || *s == '+')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*end)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* The table named `name`, or the first tied to a vocabulary. */
-static const embt_table *pick_table(const embt_file *file, const char *name)
-{
-    const embt_table *t = NULL;
-    if (name) {
-        embt_file_table(&t, file, name);
-        return t;
-    }
-    for (size_t i = 0; i < embt_file_table_count(file); i++)
-        if (embt_table_vocab(t = embt_file_table_at(file, i)))
-            return t;
-    return NULL;
-}
-
 int cmd_similar(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -82,13 +55,13 @@ int cmd_similar(int argc, char **argv)
     for (int c; (c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1;) {
         switch (c) {
         case 'k':
-            if (!parse_count(&k, optarg) || k == 0 || k > 1000000) {
+            if (!cli_parse_u64(&k, optarg, UINT64_MAX) || k == 0 || k > 1000000) {
                 rc = cli_usage_error("similar", "bad -k '%s' (expected 1 to 1000000)", optarg);
                 goto done;
             }
             break;
         case OPT_RESTRICT:
-            if (!parse_count(&restrict_rows, optarg)) {
+            if (!cli_parse_u64(&restrict_rows, optarg, UINT64_MAX)) {
                 rc = cli_usage_error("similar", "bad --restrict '%s'", optarg);
                 goto done;
             }
@@ -125,7 +98,7 @@ int cmd_similar(int argc, char **argv)
         cli_error_record("similar", path, embt_error_last());
         goto done;
     }
-    const embt_table *table = pick_table(file, table_name);
+    const embt_table *table = cli_pick_table(file, table_name);
     const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
     if (!vocab) {
         if (table_name)

@@ -105,17 +105,6 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static bool parse_u64(uint64_t *out, const char *s, uint64_t max)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-' || *s == '+')
-        return false;
-    unsigned long long v = strtoull(s, &end, 10);
-    *out = v;
-    return end != s && *end == '\0' && errno == 0 && v <= max;
-}
-
 static bool parse_f64(double *out, const char *s)
 {
     char *end;
@@ -199,7 +188,7 @@ static int train_skipgram(int argc, char **argv)
         case OPT_FREEZE: o.freeze = 1; break;
         case OPT_RESUME: o.resume = optarg; break;
         case OPT_DIM:
-            if (!parse_u64(&u, optarg, 1u << 20) || u == 0)
+            if (!cli_parse_u64(&u, optarg, 1u << 20) || u == 0)
                 return cli_usage_error("train", "--dim: expected a positive integer, got '%s'",
                                        optarg);
             o.dim = (uint32_t)u;
@@ -209,7 +198,7 @@ static int train_skipgram(int argc, char **argv)
         case OPT_WINDOW:
         case OPT_NEG:
         case OPT_THREADS:
-            if (!parse_u64(&u, optarg, c == OPT_THREADS ? 1024 : 1u << 20) ||
+            if (!cli_parse_u64(&u, optarg, c == OPT_THREADS ? 1024 : 1u << 20) ||
                 (u == 0 && c != OPT_NEG && c != OPT_EPOCH))
                 return cli_usage_error(
                     "train", "--%s: expected a%s integer, got '%s'",
@@ -230,7 +219,7 @@ static int train_skipgram(int argc, char **argv)
         case OPT_MIN_COUNT:
         case OPT_SEED:
         case OPT_STOP_AFTER:
-            if (!parse_u64(&u, optarg, UINT64_MAX))
+            if (!cli_parse_u64(&u, optarg, UINT64_MAX))
                 return cli_usage_error("train", "expected a non-negative integer, got '%s'",
                                        optarg);
             if (c == OPT_MIN_COUNT)
