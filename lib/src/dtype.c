@@ -61,14 +61,16 @@ static uint32_t f32_to_bits(float f)
     return u;
 }
 
-/* binary16 -> binary32 is exact: re-bias the exponent, normalise subnormals, keep NaN payloads. */
+/* binary16 -> binary32 is exact: re-bias the exponent, normalise subnormals, keep NaN payloads but
+ * quiet signalling NaNs, as the F16C instruction (and every IEEE conversion) does, so that every
+ * conversion path of the library gives the same bits. */
 static float half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1Fu;
     uint32_t mant = h & 0x3FFu;
     if (exp == 0x1F)
-        return bits_to_f32(sign | 0x7F800000u | (mant << 13));
+        return bits_to_f32(sign | 0x7F800000u | (mant << 13) | (mant ? 0x00400000u : 0));
     if (exp != 0)
         return bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13));
     if (mant == 0)

@@ -46,7 +46,7 @@ static uint32_t f32_to_bits(float f)
     return u;
 }
 
-/* binary16 -> binary32 without branches, bit-identical to dtype.c (NaN payloads kept), written so
+/* binary16 -> binary32 without branches, bit-identical to dtype.c (NaNs quieted), written so
  * the compiler vectorises it (integer ops, selects and one exact int -> float conversion):
  * normal:    exponent re-biased by 112, mantissa shifted by 13;
  * inf/NaN:   exponent forced to 255 (another 112);
@@ -59,8 +59,10 @@ static void f16_row_generic(float *restrict dst, const uint16_t *restrict src, s
         uint32_t em = h & 0x7FFFu;
         uint32_t bits = (em << 13) + (112u << 23);
         uint32_t is_special = 0u - (uint32_t)(em >= 0x7C00u); /* masks: no branches */
+        uint32_t is_nan = 0u - (uint32_t)(em > 0x7C00u);
         uint32_t is_sub = 0u - (uint32_t)(em < 0x0400u);
         bits += is_special & (112u << 23);
+        bits |= is_nan & 0x00400000u; /* signalling NaNs become quiet, as F16C makes them */
         uint32_t sub_bits = f32_to_bits((float)(int32_t)em * 0x1p-24f);
         dst[i] = f32_from_bits(((h & 0x8000u) << 16) | (sub_bits & is_sub) | (bits & ~is_sub));
     }

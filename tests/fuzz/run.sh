@@ -46,7 +46,8 @@ for t in "${targets[@]}"; do
     # -max_len 65536: room for the larger seeds (align-4096.embt is 20 kB).
     # shellcheck disable=SC2046,SC2086
     if "$build/fuzz_$t" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
-        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} \
+        -max_len=65536 -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        ${FUZZ_SEED:+-seed=$FUZZ_SEED} ${FUZZ_ARGS:-} \
         "$corpus" $(seeds_for "$t") "${regressions[@]}" >"$log" 2>&1; then
         execs=$(grep -h 'stat::number_of_executed_units' "$log" | awk '{ s += $2 } END { print s + 0 }')
         echo "fuzz_$t: ok, $execs executions, corpus $(find "$corpus" -type f | wc -l) files" \

@@ -65,6 +65,7 @@ EMBT_API const float *embt_table_scales(const embt_table *table);
 EMBT_API const float *embt_table_norms(const embt_table *table);
 
 /* Element conversions used above, exported for converters and tests. n elements each. */
+/* f16 -> f32 is exact; NaN payloads are kept and signalling NaNs become quiet (as F16C does). */
 EMBT_API void embt_f16_to_f32(float *dst, const uint16_t *src, size_t n);
 EMBT_API void embt_f32_to_f16(uint16_t *dst, const float *src,
                               size_t n); /* round to nearest even */
