@@ -70,7 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t len = 0;
             const char *tok = embt_vocab_token(v, id, &len);
             FZ_CHECK(tok != NULL, "token %u", id);
-            FZ_CHECK(memchr(tok, '\n', len) == NULL, "token %u spans lines", id);
+            /* auto-detection may pick word2vec binary, whose tokens may hold a line break */
+            if (o.from != EMBT_FORMAT_AUTO)
+                FZ_CHECK(memchr(tok, '\n', len) == NULL, "token %u spans lines", id);
             uint32_t found;
             FZ_CHECK(embt_vocab_find(&found, v, tok, len) == EMBT_OK && found == id,
                      "token %u not found at its id", id);
