@@ -4,6 +4,8 @@
 #include "cli_util.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,4 +566,54 @@ const embt_table *cli_pick_table(const embt_file *file, const char *name)
         if (embt_table_vocab(t = embt_file_table_at(file, i)))
             return t;
     return NULL;
+}
+
+int cli_memstream_to_stdout(const char *cmd, const char *path, FILE **mem, char **text,
+                            size_t *text_len)
+{
+    /* text and text_len are only valid once the stream is closed */
+    int closed = fclose(*mem);
+    *mem = NULL;
+    if (closed != 0) {
+        cli_errorf(cmd, path, "out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    if (fwrite(*text, 1, *text_len, stdout) != *text_len || fflush(stdout) != 0) {
+        cli_errorf(cmd, NULL, "cannot write the output");
+        return CLI_EXIT_ERROR;
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_parse_predict_options(const char *cmd, const char *usage, int argc, char **argv,
+                              unsigned long long *k, double *threshold)
+{
+    enum { OPT_THRESHOLD = 256 };
+    static const struct option longopts[] = {
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    char *end;
+    uint64_t v;
+    optind = 0;
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, ":k:h", longopts, NULL)) != -1;) {
+        switch (c) {
+        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
+        case 'k':
+            if (!cli_parse_u64(&v, optarg, 1000000) || v == 0)
+                return cli_usage_error(cmd, "-k must be in [1, 1000000], not '%s'", optarg);
+            *k = v;
+            break;
+        case OPT_THRESHOLD:
+            errno = 0;
+            *threshold = strtod(optarg, &end);
+            if (errno || *end || end == optarg || !isfinite(*threshold))
+                return cli_usage_error(cmd, "bad --threshold '%s'", optarg);
+            break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    return -1;
 }

@@ -45,6 +45,17 @@ typedef enum cli_format {
  * Returns false (nothing printed) for an unknown or disallowed name. */
 bool cli_parse_format(cli_format *out, const char *name, unsigned allowed);
 
+/* Closes *mem (an open_memstream on *text, *text_len) and writes the text to stdout, so that a
+ * command prints all of its results or none. *mem is NULL afterwards. Prints the error line itself.
+ * Returns CLI_EXIT_OK or CLI_EXIT_ERROR. */
+int cli_memstream_to_stdout(const char *cmd, const char *path, FILE **mem, char **text,
+                            size_t *text_len);
+
+/* Options shared by `predict` and `test`: -k N (1 to 1000000) and --threshold P. Returns -1 when
+ * the command should go on (optind at the first operand), else the exit code (help or usage). */
+int cli_parse_predict_options(const char *cmd, const char *usage, int argc, char **argv,
+                              unsigned long long *k, double *threshold);
+
 /* Parses a decimal unsigned integer: digits only (no sign or blank), no overflow, at most `max`. */
 bool cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
 

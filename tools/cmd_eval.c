@@ -238,17 +238,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (json)
         fputs("]}\n", mem);
-    if (fclose(mem) != 0) {
-        mem = NULL;
-        cli_errorf("eval", path, "out of memory");
-        goto done;
-    }
-    mem = NULL;
-    if (fwrite(text, 1, text_len, stdout) != text_len || fflush(stdout) != 0) {
-        cli_errorf("eval", NULL, "cannot write the output");
-        goto done;
-    }
-    rc = CLI_EXIT_OK;
+    rc = cli_memstream_to_stdout("eval", path, &mem, &text, &text_len);
 
 done:
     if (mem)

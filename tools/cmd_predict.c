@@ -28,14 +28,6 @@ static const char usage[] =
     "\n"
     "Exit status: 0 success, 1 error (the line and column of bad input are named), 2 usage.\n";
 
-enum { OPT_THRESHOLD = 256 };
-
-static const struct option long_options[] = {
-    {"threshold", required_argument, NULL, OPT_THRESHOLD},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
 #define MAX_LINE ((size_t)1 << 20)
 
 int cmd_predict(int argc, char **argv)
@@ -44,30 +36,10 @@ int cmd_predict(int argc, char **argv)
     int rc = CLI_EXIT_ERROR;
     unsigned long long k = 1;
     double threshold = 0;
-    char *end;
 
-    optind = 0;
-    for (;;) {
-        int c = getopt_long(argc, argv, ":k:h", long_options, NULL);
-        if (c == -1)
-            break;
-        switch (c) {
-        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
-        case 'k':
-            errno = 0;
-            k = strtoull(optarg, &end, 10);
-            if (errno || *end || !*optarg || *optarg == '-' || k == 0 || k > 1000000)
-                return cli_usage_error(cmd, "-k must be in [1, 1000000], not '%s'", optarg);
-            break;
-        case OPT_THRESHOLD:
-            errno = 0;
-            threshold = strtod(optarg, &end);
-            if (errno || *end || end == optarg || !isfinite(threshold))
-                return cli_usage_error(cmd, "bad --threshold '%s'", optarg);
-            break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    int early = cli_parse_predict_options(cmd, usage, argc, argv, &k, &threshold);
+    if (early >= 0)
+        return early;
     if (argc - optind < 1 || argc - optind > 2)
         return cli_usage_error(cmd, "expected MODEL and at most one FILE");
     const char *model = argv[optind];

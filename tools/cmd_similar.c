@@ -167,17 +167,7 @@ int cmd_similar(int argc, char **argv)
             fprintf(mem, "\t%.9g\n", (double)hits[i].score);
         }
     }
-    if (fclose(mem) != 0) {
-        mem = NULL;
-        cli_errorf("similar", path, "out of memory");
-        goto done;
-    }
-    mem = NULL;
-    if (fwrite(text, 1, text_len, stdout) != text_len || fflush(stdout) != 0) {
-        cli_errorf("similar", NULL, "cannot write the output");
-        goto done;
-    }
-    rc = CLI_EXIT_OK;
+    rc = cli_memstream_to_stdout("similar", path, &mem, &text, &text_len);
 
 done:
     if (mem)
