@@ -328,6 +328,18 @@ static embt_status stream_end(embt_writer *w, size_t index)
     return EMBT_OK;
 }
 
+/* A whole section from one buffer: begin, write, end (entry `index` already added). */
+static embt_status write_section(embt_writer *w, size_t index, bool compress, size_t elem,
+                                 const void *data, size_t n)
+{
+    embt_status st = stream_begin(w, compress, elem);
+    if (st == EMBT_OK)
+        st = stream_write(w, data, n);
+    if (st == EMBT_OK)
+        st = stream_end(w, index);
+    return st;
+}
+
 /* ---- entries and names ------------------------------------------------------------------------ */
 
 static embt_status entry_add(embt_writer *w, size_t *index_out, uint16_t type, bool required,
@@ -762,12 +774,9 @@ static embt_status write_vocab_index(embt_writer *w, size_t vocab_entry, bool co
     if (st == EMBT_OK) {
         embt__put64(w->entries[index].params + EMBT__I_N_SLOTS, n_slots);
         embt__put32(w->entries[index].params + EMBT__I_HASH, EMBT__HASH_FNV1A64);
-        st = stream_begin(w, compress, 4);
     }
     if (st == EMBT_OK)
-        st = stream_write(w, slots, (size_t)n_slots * EMBT__SLOT_SIZE);
-    if (st == EMBT_OK)
-        st = stream_end(w, index);
+        st = write_section(w, index, compress, 4, slots, (size_t)n_slots * EMBT__SLOT_SIZE);
     embt__free(slots);
     return st;
 }
@@ -1163,11 +1172,7 @@ static embt_status write_row_floats(embt_writer *w, uint16_t type, const float *
     embt_status st =
         entry_add(w, &index, type, type == EMBT_SECTION_ROW_SCALES, NULL, 0, (uint32_t)w->t.entry);
     if (st == EMBT_OK)
-        st = stream_begin(w, compress, 4);
-    if (st == EMBT_OK)
-        st = stream_write(w, vals, n * sizeof *vals);
-    if (st == EMBT_OK)
-        st = stream_end(w, index);
+        st = write_section(w, index, compress, 4, vals, n * sizeof *vals);
     return st;
 }
 
@@ -1278,9 +1283,6 @@ embt_status embt_writer_copy_sections(embt_writer *writer, const embt_file *src,
     uint32_t *renum = embt__calloc(count ? count : 1, sizeof *renum);
     if (!renum)
         return embt__error_nomem();
-    /* the params are not in embt_section_info: read them from the directory, which open checked */
-    uint64_t dir = embt__le64(bytes + EMBT__H_DIR_OFFSET);
-    uint32_t entry_size = embt__le32(bytes + dir + 4);
 
     /* first pass: new indices, and every refusal before anything is written */
     uint32_t next = 0;
@@ -1331,13 +1333,8 @@ embt_status embt_writer_copy_sections(embt_writer *writer, const embt_file *src,
             goto done;
         wentry *e = &w->entries[index];
         e->flags = info.flags;
-        memcpy(e->params, bytes + dir + EMBT__DIR_HEAD + i * (uint64_t)entry_size + EMBT__E_PARAMS,
-               EMBT__E_PARAMS_LEN);
-        st = stream_begin(w, false, 0);
-        if (st == EMBT_OK)
-            st = stream_write(w, bytes + info.offset, (size_t)info.stored_length);
-        if (st == EMBT_OK)
-            st = stream_end(w, index);
+        memcpy(e->params, info.params, EMBT__E_PARAMS_LEN);
+        st = write_section(w, index, false, 0, bytes + info.offset, (size_t)info.stored_length);
         if (st != EMBT_OK)
             goto done;
         /* the bytes were checksummed on the way: a damaged source is not propagated */
@@ -1476,11 +1473,7 @@ embt_status embt_writer_commit(embt_writer *writer)
         size_t index;
         st = entry_add(w, &index, EMBT_SECTION_METADATA, false, NULL, 0, EMBT__NONE);
         if (st == EMBT_OK)
-            st = stream_begin(w, false, 0);
-        if (st == EMBT_OK)
-            st = stream_write(w, w->metadata, w->metadata_len);
-        if (st == EMBT_OK)
-            st = stream_end(w, index);
+            st = write_section(w, index, false, 0, w->metadata, w->metadata_len);
         if (st != EMBT_OK)
             goto done;
     }
