@@ -63,22 +63,16 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* The shortest text among %.1g ... %.9g that strtof reads back to the same bits (%.9g always does;
- * "100" beats "1e+02"). */
+/* Each value as the shortest text that reads back to the same float32 (JSON has no NaN or
+ * infinity: null). */
 static void put_f32(FILE *out, float v, bool json)
 {
-    if (!isfinite(v)) {
-        fputs(json ? "null" : (isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf")), out);
+    if (json && !isfinite(v)) {
+        fputs("null", out);
         return;
     }
-    char best[32] = "", buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
-        float back = strtof(buf, NULL);
-        if (memcmp(&back, &v, sizeof v) == 0 && (!best[0] || strlen(buf) < strlen(best)))
-            memcpy(best, buf, sizeof buf);
-    }
-    fputs(best, out);
+    char buf[EMBT_F32_TEXT_MAX];
+    fwrite(buf, 1, embt_format_f32(buf, v), out);
 }
 
 static void put_vector(FILE *out, const float *v, size_t n, bool json)

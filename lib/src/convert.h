@@ -85,8 +85,4 @@ embt_status embt__export_safetensors(const embt_file *src, embt__output *out,
  * writer's open vocabulary with the duplicate and UTF-8 policies of opts; *n_out gets the count. */
 embt_status embt__read_vocab_file(const embt__import *ctx, uint64_t *n_out);
 
-/* Shortest decimal text that reads back (strtof) to exactly v; returns the length written to buf
- * (at most 16 bytes plus NUL). NaN and infinities print as nan, inf, -inf. */
-size_t embt__format_f32(char *buf, float v);
-
 #endif

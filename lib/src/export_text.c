@@ -1,6 +1,6 @@
 /* export_text.c: writes a table tied to a vocabulary as word2vec text (a "rows dim" header line)
  * or GloVe text (no header): "token v1 ... vD\n" per row, each value the shortest decimal that
- * reads back to the same float32 (embt__format_f32), so text -> embt -> text -> embt is lossless.
+ * reads back to the same float32 (embt_format_f32), so text -> embt -> text -> embt is lossless.
  * Rows are formatted in chunks split in two halves, one per core, and written in order. Tokens
  * holding a blank or a line break cannot be read back from text: EMBT_EINVAL naming the token. */
 #include <pthread.h>
@@ -8,7 +8,7 @@
 
 #include "convert.h"
 
-#define VALUE_BYTES_MAX 17u    /* a separator and at most 16 bytes of embt__format_f32 */
+#define VALUE_BYTES_MAX 17u    /* a separator and at most 16 bytes of embt_format_f32 */
 #define HALF_BYTES (4u << 20)  /* text formatted per half chunk, roughly */
 #define PARALLEL_ROWS_MIN 256u /* a chunk with fewer rows is formatted by the caller alone */
 
@@ -78,7 +78,7 @@ static void *format_half(void *arg)
         p += len;
         for (uint32_t c = 0; c < j->dim; c++) {
             *p++ = ' ';
-            p += embt__format_f32(p, v[c]);
+            p += embt_format_f32(p, v[c]);
         }
         *p++ = '\n';
         j->used = (size_t)(p - j->buf);

@@ -1,4 +1,4 @@
-/* format_float.c: embt__format_f32, the shortest decimal text that strtof reads back to exactly the
+/* format_float.c: embt_format_f32, the shortest decimal text that strtof reads back to exactly the
  * same float32, with the digits closest to the exact value when several shortest strings qualify.
  *
  * Style (fixed; it is NumPy's repr of a float32, so text written here matches gensim's
@@ -114,7 +114,7 @@ static inline int digit_count(uint32_t d)
                           : (d < 100000000 ? 8 : 9);
 }
 
-size_t embt__format_f32(char *buf, float v)
+size_t embt_format_f32(char *buf, float v)
 {
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);

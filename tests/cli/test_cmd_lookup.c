@@ -55,9 +55,9 @@ Test(lookup, prints_token_tab_values_in_shortest_round_trip_form, .init = setup,
     const char *path = make_file();
     char *argv[] = {"lookup", (char *)path, "b", "a", "b", NULL};
     cr_assert_eq(run(5, argv), 0);
-    cr_assert_stdout_eq_str("b\t3e-08 100 0.3333333\n"
-                            "a\t0.1 1 -2.5\n"
-                            "b\t3e-08 100 0.3333333\n");
+    cr_assert_stdout_eq_str("b\t3e-08 100.0 0.3333333\n"
+                            "a\t0.1 1.0 -2.5\n"
+                            "b\t3e-08 100.0 0.3333333\n");
     cr_assert_stderr_eq_str("");
 }
 
@@ -66,8 +66,8 @@ Test(lookup, ids_and_json_lines, .init = setup, .fini = tu_teardown)
     const char *path = make_file();
     char *argv[] = {"lookup", "--ids", "--json", (char *)path, "2", "0", NULL};
     cr_assert_eq(run(6, argv), 0);
-    cr_assert_stdout_eq_str("{\"token\":\"2\",\"id\":2,\"vector\":[-1,2,4]}\n"
-                            "{\"token\":\"0\",\"id\":0,\"vector\":[0.1,1,-2.5]}\n");
+    cr_assert_stdout_eq_str("{\"token\":\"2\",\"id\":2,\"vector\":[-1.0,2.0,4.0]}\n"
+                            "{\"token\":\"0\",\"id\":0,\"vector\":[0.1,1.0,-2.5]}\n");
 }
 
 Test(lookup, tokens_from_stdin_one_per_line, .init = setup, .fini = tu_teardown)
@@ -78,7 +78,7 @@ Test(lookup, tokens_from_stdin_one_per_line, .init = setup, .fini = tu_teardown)
     fclose(in);
     char *argv[] = {"lookup", (char *)path, "-", NULL};
     cr_assert_eq(run(3, argv), 0);
-    cr_assert_stdout_eq_str("c\t-1 2 4\na\t0.1 1 -2.5\n");
+    cr_assert_stdout_eq_str("c\t-1.0 2.0 4.0\na\t0.1 1.0 -2.5\n");
 }
 
 Test(lookup, bags_leave_out_the_padding_row, .init = setup, .fini = tu_teardown)
@@ -91,7 +91,7 @@ Test(lookup, bags_leave_out_the_padding_row, .init = setup, .fini = tu_teardown)
     char *sum[] = {"lookup", "--bag", "max", "--json", (char *)path, "a", "c", NULL};
     cr_assert_eq(run(7, sum), 0);
     cr_assert_stdout_eq_str("mean\t-0.45 1.5 0.75\n"
-                            "{\"bag\":\"max\",\"count\":2,\"vector\":[0.1,2,4]}\n");
+                            "{\"bag\":\"max\",\"count\":2,\"vector\":[0.1,2.0,4.0]}\n");
 }
 
 Test(lookup, max_norm_scales_the_output_only, .init = setup, .fini = tu_teardown)
@@ -148,7 +148,7 @@ Test(lookup, skip_unknown_prints_the_known_tokens, .init = setup, .fini = tu_tea
     const char *path = make_file();
     char *argv[] = {"lookup", "--skip-unknown", (char *)path, "zebra", "a", NULL};
     cr_assert_eq(run(5, argv), 0);
-    cr_assert_stdout_eq_str("a\t0.1 1 -2.5\n");
+    cr_assert_stdout_eq_str("a\t0.1 1.0 -2.5\n");
 }
 
 Test(lookup, id_out_of_range_is_an_error, .init = setup, .fini = tu_teardown)

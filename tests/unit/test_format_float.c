@@ -1,4 +1,4 @@
-/* test_format_float.c: embt__format_f32 prints the shortest, closest decimal that strtof reads back
+/* test_format_float.c: embt_format_f32 prints the shortest, closest decimal that strtof reads back
  * to the same float32, in NumPy's repr style. A sample of a few million bit patterns runs by default;
  * EMBT_FLOAT_EXHAUSTIVE=1 in the environment checks all 2^32 on two threads (a one-off run, about
  * ten minutes on two cores). */
@@ -61,7 +61,7 @@ static const char *check_bits(uint32_t bits)
     static _Thread_local char why[160];
     float v = from_bits(bits);
     char s[40];
-    size_t len = embt__format_f32(s, v);
+    size_t len = embt_format_f32(s, v);
     if (len != strlen(s) || len > 16) {
         snprintf(why, sizeof why, "%08x: length %zu of '%s'", bits, len, s);
         return why;
@@ -237,7 +237,7 @@ Test(format_float, prints_numpy_repr_strings)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char buf[17];
-        size_t n = embt__format_f32(buf, cases[i].v);
+        size_t n = embt_format_f32(buf, cases[i].v);
         cr_expect_str_eq(buf, cases[i].text, "%.9g", (double)cases[i].v);
         cr_expect_eq(n, strlen(cases[i].text));
     }
@@ -246,13 +246,13 @@ Test(format_float, prints_numpy_repr_strings)
 Test(format_float, prints_nan_and_infinities_by_name)
 {
     char buf[17];
-    cr_assert_eq(embt__format_f32(buf, INFINITY), 3);
+    cr_assert_eq(embt_format_f32(buf, INFINITY), 3);
     cr_assert_str_eq(buf, "inf");
-    cr_assert_eq(embt__format_f32(buf, -INFINITY), 4);
+    cr_assert_eq(embt_format_f32(buf, -INFINITY), 4);
     cr_assert_str_eq(buf, "-inf");
-    cr_assert_eq(embt__format_f32(buf, NAN), 3);
+    cr_assert_eq(embt_format_f32(buf, NAN), 3);
     cr_assert_str_eq(buf, "nan");
-    cr_assert_eq(embt__format_f32(buf, from_bits(0xFFC00001u)), 3);
+    cr_assert_eq(embt_format_f32(buf, from_bits(0xFFC00001u)), 3);
     cr_assert_str_eq(buf, "nan");
 }
 
@@ -272,7 +272,7 @@ Test(format_float, matches_numpy_repr_of_random_float32)
         unsigned bits;
         char want[64], got[17];
         cr_assert_eq(sscanf(line, "%x %63s", &bits, want), 2, "line %zu", n + 1);
-        embt__format_f32(got, from_bits(bits));
+        embt_format_f32(got, from_bits(bits));
         cr_expect_str_eq(got, want, "bits %08x", bits);
         n++;
     }

@@ -99,6 +99,16 @@ typedef struct embt_convert_options {
 EMBT_API embt_status embt_convert_file(const char *in_path, const char *out_path,
                                        const embt_convert_options *opts);
 
+/* Bytes embt_format_f32() may write, the terminating NUL included. */
+#define EMBT_F32_TEXT_MAX 17
+
+/* Writes the shortest decimal text that strtof reads back to exactly v (the closest such text
+ * when several have that length; NumPy's repr style: "0.1", "1.0", "1e-05", "-3.4028235e+38"), NUL-
+ * terminated, into buf (EMBT_F32_TEXT_MAX bytes). NaN and infinities give "nan", "inf", "-inf".
+ * Returns the length without the NUL. Thread-safe; never fails. This is what the text exporters
+ * write. */
+EMBT_API size_t embt_format_f32(char *buf, float v);
+
 #ifdef __cplusplus
 }
 #endif
