@@ -1,6 +1,7 @@
 /* dtype.c: element types of spec/FORMAT.md 4.4: sizes, names, and the conversions between the stored
  * dtypes and float32. Conversions are exact bit manipulations (round to nearest even where a value
  * must be rounded) so every platform gives the same bytes. */
+#include <math.h>
 #include <string.h>
 
 #include "internal.h"
@@ -197,4 +198,15 @@ void embt__to_f32(float *dst, const void *src, embt_dtype dtype, size_t n, float
         memset(dst, 0, n * sizeof *dst);
         break;
     }
+}
+
+float embt__f64_to_f32_odd(double d)
+{
+    float f = (float)d;
+    if ((double)f == d || isnan(d))
+        return f;
+    if (fabs((double)f) > fabs(d)) /* (float)d rounded away from zero: step back towards it */
+        f = nextafterf(f, 0.0f);
+    uint32_t u = f32_to_bits(f) | 1u; /* inexact: the sticky bit marks it */
+    return bits_to_f32(u);
 }

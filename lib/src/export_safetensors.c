@@ -160,22 +160,6 @@ static void put_pair(sbuf *b, const char *key, const char *value, size_t len, bo
 
 /* ---- values --------------------------------------------------------------------------------- */
 
-/* Rounds to float with round-to-odd, so that a second rounding to f16 or bf16 is correct
- * (Boldo & Melquiond 2008); import_safetensors.c uses the same step. */
-static float f64_to_f32_odd(double d)
-{
-    float f = (float)d;
-    if ((double)f == d || isnan(d))
-        return f;
-    if (fabs((double)f) > fabs(d))
-        f = nextafterf(f, 0.0f);
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u |= 1u;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* Converts rows [row, row + n) of e->t to e->to into dst. */
 static embt_status convert_rows(uint8_t *dst, float *tmp, const ex_table *e, uint64_t row, size_t n)
 {
@@ -200,7 +184,7 @@ static embt_status convert_rows(uint8_t *dst, float *tmp, const ex_table *e, uin
             }
             float f =
                 e->from == EMBT_DTYPE_F64 && (e->to == EMBT_DTYPE_F16 || e->to == EMBT_DTYPE_BF16)
-                    ? f64_to_f32_odd(d)
+                    ? embt__f64_to_f32_odd(d)
                     : (float)d;
             if (isfinite(d) && isinf(f))
                 return embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0,

@@ -345,22 +345,6 @@ static embt_status write_metadata(const embt__import *ctx, const embt__json *doc
 
 /* ---- values ----------------------------------------------------------------------------------- */
 
-/* Rounds to float with round-to-odd: the result, rounded once more to a format at least 2 bits
- * narrower (f16, bf16), is the correctly rounded value of d (Boldo & Melquiond 2008). */
-static float f64_to_f32_odd(double d)
-{
-    float f = (float)d;
-    if ((double)f == d || isnan(d))
-        return f;
-    if (fabs((double)f) > fabs(d))
-        f = nextafterf(f, 0.0f);
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u |= 1u;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 typedef struct run {
     const embt__import *ctx;
     const st_tensor *t;
@@ -433,7 +417,8 @@ static embt_status convert(uint8_t *dst, const uint8_t *src, size_t n, uint64_t 
             continue;
         }
         if (r->from == EMBT_DTYPE_F64)
-            f = r->to == EMBT_DTYPE_F16 || r->to == EMBT_DTYPE_BF16 ? f64_to_f32_odd(d) : (float)d;
+            f = r->to == EMBT_DTYPE_F16 || r->to == EMBT_DTYPE_BF16 ? embt__f64_to_f32_odd(d)
+                                                                    : (float)d;
         uint16_t h = 0;
         bool inf;
         if (r->to == EMBT_DTYPE_F16) {

@@ -132,6 +132,10 @@ void embt__unshuffle_block(uint8_t *dst, const uint8_t *src, size_t n, size_t e)
  * values (ignored otherwise). */
 void embt__to_f32(float *dst, const void *src, embt_dtype dtype, size_t n, float scale);
 
+/* d rounded to float with round-to-odd: rounded once more to a format at least 2 bits narrower
+ * (f16, bf16), the result is the correctly rounded value of d (Boldo & Melquiond 2008). */
+float embt__f64_to_f32_odd(double d);
+
 /* Element size of the SHUFFLE filter for a section of `type` (0 when the filter is not allowed). */
 size_t embt__shuffle_elem_size(uint16_t type, uint32_t dtype);
 
