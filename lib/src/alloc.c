@@ -62,3 +62,15 @@ char *embt__strndup(const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+void *embt__zalloc(void *opaque, unsigned items, unsigned size)
+{
+    (void)opaque;
+    return embt__calloc(items, size);
+}
+
+void embt__zfree(void *opaque, void *ptr)
+{
+    (void)opaque;
+    embt__free(ptr);
+}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "corpus.h"
+#include "sysio.h"
 
 #define READ_CHUNK (1u << 20)
 
@@ -22,7 +23,7 @@ static bool fill(embt__reader *r, embt_status *st)
         return true;
     ssize_t got;
     do
-        got = read(r->fd, r->buf, r->cap);
+        got = embt__read(r->fd, r->buf, r->cap);
     while (got < 0 && errno == EINTR);
     if (got < 0) {
         *st = embt__error_sys(errno, "cannot read the corpus");

@@ -156,6 +156,8 @@ static embt_status write_member(zip_out *z, entry *e, const embt_table *table, e
     b.usize = 0;
     if (compress) {
         memset(&zs, 0, sizeof zs);
+        zs.zalloc = embt__zalloc;
+        zs.zfree = embt__zfree;
         zbuf = embt__malloc(ZBUF_BYTES);
         if (!zbuf || deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
                                   Z_DEFAULT_STRATEGY) != Z_OK) {

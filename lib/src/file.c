@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "reader.h"
+#include "sysio.h"
 
 #define NO_INDEX SIZE_MAX
 
@@ -524,6 +525,8 @@ static embt_status inflate_entry(embt__entry *e, uint64_t *budget)
 
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = embt__zalloc;
+    zs.zfree = embt__zfree;
     if (inflateInit(&zs) != Z_OK)
         return embt__error_nomem();
     const uint8_t *in = e->data;
@@ -554,6 +557,8 @@ static embt_status inflate_entry(embt__entry *e, uint64_t *budget)
             zr = Z_BUF_ERROR;
     }
     inflateEnd(&zs);
+    if (zr == Z_MEM_ERROR) /* the window, when a section takes more than one call (> 1 GiB) */
+        return embt__error_nomem();
     if (zr != Z_STREAM_END || out_left != 0 || in_left != 0)
         return embt__error(EMBT_ECORRUPT, e->offset + (e->stored_length - in_left), e->label, 35,
                            "deflate stream does not decode to exactly %llu bytes (%s)",
@@ -751,7 +756,7 @@ static embt_status read_whole(uint8_t **out_alloc, const uint8_t **out, int fd, 
     uint64_t done = 0;
     while (done < size) {
         size_t want = size - done > (1u << 30) ? (1u << 30) : (size_t)(size - done);
-        ssize_t n = read(fd, buf + done, want);
+        ssize_t n = embt__read(fd, buf + done, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {

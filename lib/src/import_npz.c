@@ -300,6 +300,8 @@ static embt_status inflate_member(uint8_t *dst, const uint8_t *src, const member
     embt_status rc = EMBT_OK;
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = embt__zalloc;
+    zs.zfree = embt__zfree;
     if (inflateInit2(&zs, -15) != Z_OK)
         return embt__error_nomem();
     uint64_t in_pos = 0, out_pos = 0, cap = m->usize + 1;

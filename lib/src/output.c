@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "sysio.h"
 
 #define OUT_BUF_SIZE (1u << 20) /* small writes cost a memcpy, not a syscall */
 #define TMP_ATTEMPTS 1000u      /* temp names tried before giving up (O_EXCL collisions) */
@@ -72,7 +73,7 @@ done:
 static embt_status write_all(embt__output *o, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        ssize_t k = write(o->fd, p, n);
+        ssize_t k = embt__write(o->fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -122,7 +123,7 @@ static embt_status sync_dir(const char *dir)
     if (fd < 0)
         return embt__error_sys(errno, "cannot open the output directory to sync it");
     embt_status rc = EMBT_OK;
-    if (fsync(fd) != 0)
+    if (embt__fsync(fd) != 0)
         rc = embt__error_sys(errno, "fsync of the output directory failed");
     close(fd);
     return rc;
@@ -141,7 +142,7 @@ embt_status embt__output_commit(embt__output *out)
     rc = flush(o);
     if (rc != EMBT_OK)
         goto done;
-    if (fsync(o->fd) != 0) {
+    if (embt__fsync(o->fd) != 0) {
         rc = embt__error_sys(errno, "fsync of the output file failed");
         goto done;
     }
@@ -151,7 +152,7 @@ embt_status embt__output_commit(embt__output *out)
         rc = embt__error_sys(errno, "close of the output file failed");
         goto done;
     }
-    if (rename(o->tmp_path, o->path) != 0) {
+    if (embt__rename(o->tmp_path, o->path) != 0) {
         rc = embt__error_sys(errno, "cannot rename the temporary file over the output");
         goto done;
     }

@@ -1,0 +1,327 @@
+/* test_alloc_failure_convert.c: out-of-memory paths of every importer and exporter other than text
+ * (test_alloc_failure_import.c has word2vec/GloVe text and gzip text). An allocator installed with
+ * embt_set_allocator() fails the n-th allocation; for n = 1, 2, ... until the conversion succeeds,
+ * embt_convert_file() must fail with EMBT_ENOMEM, free everything it allocated, and leave neither the
+ * output nor a temporary or intermediate file in the output directory. Inputs are the small fixtures
+ * of tests/fixtures/ (read in place) or files built here. zlib streams allocate through the hook too,
+ * so their failures are injected as well. Counters are atomic: exporters format on a second thread. */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "test_util.h"
+
+static atomic_size_t n_calls;  /* allocation attempts since the last reset */
+static atomic_size_t fail_at;  /* the attempt that fails (1-based); 0: never */
+static atomic_long live;       /* successful allocations minus frees */
+static atomic_size_t n_failed; /* how many attempts were failed */
+
+static void *count_malloc(size_t size)
+{
+    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
+        atomic_fetch_add(&n_failed, 1);
+        return NULL;
+    }
+    void *p = malloc(size);
+    if (p)
+        atomic_fetch_add(&live, 1);
+    return p;
+}
+
+static void *count_realloc(void *ptr, size_t size)
+{
+    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
+        atomic_fetch_add(&n_failed, 1);
+        return NULL;
+    }
+    void *p = realloc(ptr, size);
+    if (p && !ptr)
+        atomic_fetch_add(&live, 1);
+    return p;
+}
+
+static void count_free(void *ptr)
+{
+    if (ptr)
+        atomic_fetch_sub(&live, 1);
+    free(ptr);
+}
+
+static void install(void)
+{
+    tu_setup();
+    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
+}
+
+static void uninstall(void)
+{
+    embt_set_allocator(NULL, NULL, NULL);
+    tu_teardown();
+}
+
+static void arm(size_t n)
+{
+    atomic_store(&n_calls, 0);
+    atomic_store(&n_failed, 0);
+    atomic_store(&live, 0);
+    atomic_store(&fail_at, n);
+}
+
+TestSuite(alloc_failure_convert, .init = install, .fini = uninstall, .timeout = 120);
+
+/* A fixture of tests/fixtures/<dir>/<name>. Returns one of 4 rotating static buffers. */
+static const char *fixture(const char *dir, const char *name)
+{
+    static char bufs[4][PATH_MAX];
+    static unsigned next;
+    char *b = bufs[next++ % 4];
+    const char *src = getenv("EMBT_SOURCE_DIR");
+    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
+    int n = snprintf(b, PATH_MAX, "%s/tests/fixtures/%s/%s", src, dir, name);
+    cr_assert(n > 0 && n < PATH_MAX);
+    return b;
+}
+
+/* The files a successful conversion to `out_name` must produce: the output itself, nothing else. */
+typedef struct run_result {
+    size_t allocations; /* made by the successful conversion */
+    size_t out_size;
+} run_result;
+
+/* Runs the conversion of `in` to <test dir>/out_name with the n-th allocation failing, for every n,
+ * then checks that the successful output exists (and, for .embt, verifies). */
+static run_result convert_at_every_allocation(const char *in, const char *out_name,
+                                              const embt_convert_options *o)
+{
+    char out[PATH_MAX];
+    snprintf(out, sizeof out, "%s", tu_path(out_name));
+    size_t entries = tu_count_entries(); /* inputs built in the test directory */
+    size_t n;
+    for (n = 1; n < 100000; n++) {
+        arm(n);
+        embt_status st = embt_convert_file(in, out, o);
+        long leaked = atomic_load(&live);
+        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s: %s)", n, leaked,
+                     embt_status_name(st), embt_error_last()->message);
+        if (atomic_load(&n_failed) == 0) {
+            TU_OK(st);
+            break;
+        }
+        cr_assert_eq(st, EMBT_ENOMEM, "n=%zu: got %s (%s)", n, embt_status_name(st),
+                     embt_error_last()->message);
+        cr_assert_eq(embt_error_last()->code, EMBT_ENOMEM, "n=%zu: error record", n);
+        cr_assert_not(tu_exists(out), "n=%zu: a failed conversion created the output", n);
+        cr_assert_eq(tu_count_entries(), entries,
+                     "n=%zu: a failed conversion left a temporary or intermediate file", n);
+    }
+    cr_assert_gt(n, 1, "the conversion made no allocation through the hook");
+    cr_assert_eq(tu_count_entries(), entries + 1, "the successful conversion left a stray file");
+    run_result r = {n - 1, 0};
+    free(tu_read_file(out, &r.out_size));
+    cr_assert_gt(r.out_size, 0);
+    size_t len = strlen(out);
+    if (len > 5 && strcmp(out + len - 5, ".embt") == 0) {
+        arm(0);
+        embt_file *f = NULL;
+        embt_open_options oo = EMBT_OPEN_OPTIONS_INIT;
+        oo.flags = EMBT_OPEN_VERIFY;
+        TU_OK(embt_file_open(&f, out, &oo));
+        embt_file_close(f);
+        cr_assert_eq(atomic_load(&live), 0);
+    }
+    cr_assert_eq(unlink(out), 0);
+    return r;
+}
+
+/* gzip-compresses the file `from` into `to` (zlib's own allocator: not counted). */
+static void gzip_file(const char *from, const char *to)
+{
+    size_t len;
+    uint8_t *data = tu_read_file(from, &len);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    cr_assert_eq(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)len) + 64;
+    uint8_t *out = malloc(cap);
+    cr_assert_not_null(out);
+    z.next_in = data;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+    tu_write_file(to, out, cap - z.avail_out);
+    deflateEnd(&z);
+    free(out);
+    free(data);
+}
+
+/* An .embt with a vocabulary (counts, compressed), the tied f32 table "embedding" (with norms), a
+ * stand-alone i8 table and metadata: every kind of section the exporters read. */
+static void write_source(const char *path, bool compress)
+{
+    arm(0);
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, path, NULL));
+    embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
+    vs.flags = EMBT_VOCAB_COUNTS | (compress ? EMBT_VOCAB_COMPRESS : 0);
+    TU_OK(embt_writer_vocab_begin(w, &vs));
+    enum { ROWS = 40, COLS = 5 };
+    for (uint32_t i = 0; i < ROWS; i++) {
+        char tok[64];
+        size_t len = tu_token(tok, sizeof tok, i);
+        TU_OK(embt_writer_vocab_add(w, tok, len, ROWS - i, NULL));
+    }
+    TU_OK(embt_writer_vocab_end(w));
+    float rows[ROWS * COLS];
+    for (int i = 0; i < ROWS * COLS; i++)
+        rows[i] = tu_value((uint64_t)i / COLS, (uint64_t)i % COLS);
+    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
+    ts.name = "embedding";
+    ts.rows = ROWS;
+    ts.cols = COLS;
+    ts.vocab = "words";
+    ts.flags = EMBT_TABLE_NORMS | (compress ? EMBT_TABLE_COMPRESS : 0);
+    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    ts.name = "quantised";
+    ts.dtype = EMBT_DTYPE_I8;
+    ts.vocab = NULL;
+    ts.flags = 0;
+    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    static const char meta[] = "model: test\nparams:\n  dim: 5\n";
+    TU_OK(embt_writer_set_metadata(w, meta, strlen(meta)));
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    cr_assert_eq(atomic_load(&live), 0);
+}
+
+/* ---- importers ---------------------------------------------------------------------------------- */
+
+Test(alloc_failure_convert, word2vec_bin_import_fails_cleanly_at_every_allocation)
+{
+    run_result r = convert_at_every_allocation(fixture("gensim", "vectors.bin"), "out.embt", NULL);
+    cr_log_info("word2vec-bin import: %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, fasttext_bin_import_fails_cleanly_at_every_allocation)
+{
+    run_result r =
+        convert_at_every_allocation(fixture("fasttext", "cbow_nosub.bin"), "out.embt", NULL);
+    cr_log_info("fasttext-bin import (cbow, no subwords): %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, fasttext_supervised_import_fails_cleanly_at_every_allocation)
+{
+    run_result r = convert_at_every_allocation(fixture("fasttext", "sup.bin"), "out.embt", NULL);
+    cr_log_info("fasttext-bin import (supervised): %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, npy_import_with_a_vocab_file_fails_cleanly_at_every_allocation)
+{
+    static const char vocab[] = "a\n\xc3\xa9t\xc3\xa9\nc\n"; /* f4_c.npy is (3, 4) */
+    tu_write_file(tu_path("vocab.txt"), vocab, strlen(vocab));
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.vocab_path = tu_path("vocab.txt");
+    run_result r = convert_at_every_allocation(fixture("numpy", "f4_c.npy"), "out.embt", &o);
+    cr_log_info("npy import + vocab file: %zu allocations", r.allocations);
+    r = convert_at_every_allocation(fixture("numpy", "f8_fortran.npy"), "out.embt", NULL);
+    cr_log_info("npy import (f8, Fortran order): %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, npz_stored_import_fails_cleanly_at_every_allocation)
+{
+    run_result r = convert_at_every_allocation(fixture("numpy", "savez.npz"), "out.embt", NULL);
+    cr_log_info("npz (stored) import: %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, npz_deflated_import_fails_cleanly_at_every_allocation)
+{
+    run_result r =
+        convert_at_every_allocation(fixture("numpy", "savez_compressed.npz"), "out.embt", NULL);
+    cr_log_info("npz (deflated) import: %zu allocations", r.allocations);
+    r = convert_at_every_allocation(fixture("numpy", "zip64.npz"), "out.embt", NULL);
+    cr_log_info("npz (zip64) import: %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, safetensors_import_fails_cleanly_at_every_allocation)
+{
+    run_result r =
+        convert_at_every_allocation(fixture("safetensors", "basic.safetensors"), "out.embt", NULL);
+    cr_log_info("safetensors import: %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, embt_reencode_fails_cleanly_at_every_allocation)
+{
+    write_source(tu_path("src.embt"), true);
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.dtype = EMBT_DTYPE_F16;
+    o.flags = EMBT_CONVERT_COMPRESS;
+    run_result r = convert_at_every_allocation(tu_path("src.embt"), "out.embt", &o);
+    cr_log_info("embt -> embt (f16, deflate): %zu allocations", r.allocations);
+}
+
+Test(alloc_failure_convert, gzip_binary_inputs_fail_cleanly_at_every_allocation)
+{
+    gzip_file(fixture("gensim", "vectors.bin"), tu_path("vectors.bin.gz"));
+    gzip_file(fixture("safetensors", "basic.safetensors"), tu_path("basic.safetensors.gz"));
+    run_result r = convert_at_every_allocation(tu_path("vectors.bin.gz"), "out.embt", NULL);
+    cr_log_info("gzip word2vec-bin import: %zu allocations", r.allocations);
+    r = convert_at_every_allocation(tu_path("basic.safetensors.gz"), "out.embt", NULL);
+    cr_log_info("gzip safetensors import: %zu allocations", r.allocations);
+}
+
+/* ---- exporters ---------------------------------------------------------------------------------- */
+
+static void export_at_every_allocation(const char *out_name, embt_format to, unsigned flags)
+{
+    write_source(tu_path("src.embt"), true);
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.to = to;
+    o.flags = flags;
+    run_result r = convert_at_every_allocation(tu_path("src.embt"), out_name, &o);
+    cr_log_info("embt -> %s%s: %zu allocations, %zu bytes", embt_format_name(to),
+                flags & EMBT_CONVERT_COMPRESS ? " (deflate)" : "", r.allocations, r.out_size);
+}
+
+Test(alloc_failure_convert, word2vec_text_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.txt", EMBT_FORMAT_WORD2VEC, 0);
+}
+
+Test(alloc_failure_convert, glove_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.glove", EMBT_FORMAT_GLOVE, 0);
+}
+
+Test(alloc_failure_convert, word2vec_bin_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.bin", EMBT_FORMAT_WORD2VEC_BIN, 0);
+}
+
+Test(alloc_failure_convert, npy_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.npy", EMBT_FORMAT_NPY, 0);
+}
+
+Test(alloc_failure_convert, npz_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.npz", EMBT_FORMAT_NPZ, 0);
+    export_at_every_allocation("out.npz", EMBT_FORMAT_NPZ, EMBT_CONVERT_COMPRESS);
+}
+
+Test(alloc_failure_convert, safetensors_export_fails_cleanly_at_every_allocation)
+{
+    export_at_every_allocation("out.safetensors", EMBT_FORMAT_SAFETENSORS, 0);
+}
+
+/* import into an intermediate .embt next to the output, then export: the intermediate file must go */
+Test(alloc_failure_convert, conversion_through_an_intermediate_fails_cleanly_at_every_allocation)
+{
+    run_result r = convert_at_every_allocation(fixture("gensim", "vectors.bin"), "out.npy", NULL);
+    cr_log_info("word2vec-bin -> npy: %zu allocations", r.allocations);
+    r = convert_at_every_allocation(fixture("numpy", "savez_compressed.npz"), "out.safetensors",
+                                    NULL);
+    cr_log_info("npz (deflated) -> safetensors: %zu allocations", r.allocations);
+}
