@@ -410,7 +410,8 @@ static embt_status convert_through(const embt__input *in, embt_format from, embt
     rc = export_to(mid.data, mid.size, to, out_path, &outer, &unused);
     if (rc != EMBT_OK)
         goto done;
-    if (o->progress && o->progress(in->size, in->size, o->payload) != 0)
+    uint64_t total = in->streaming ? in->map_size : in->size;
+    if (o->progress && o->progress(total, total, o->payload) != 0)
         rc = embt__error(EMBT_ECANCELED, EMBT_NO_OFFSET, NULL, 0, "conversion canceled");
 done:
     embt__input_release(&mid);
@@ -450,12 +451,30 @@ embt_status embt_convert_file(const char *in_path, const char *out_path,
     rc = embt__parse_float_init();
     if (rc != EMBT_OK)
         return rc;
-    rc = embt__input_load(&in, in_path);
+    rc = embt__input_open(&in, in_path);
     if (rc != EMBT_OK) {
         embt__error_set_section("input");
         goto done;
     }
+    /* a large gzip input streams into the text importer; detection on its prefix is final only for
+     * text without NUL bytes (every binary sniffer then answers no on the whole input too) */
+    if (in.streaming && o.from == EMBT_FORMAT_AUTO &&
+        (memchr(in.data, '\0', in.size) != NULL || detect_format(&in) != EMBT_FORMAT_AUTO)) {
+        rc = embt__input_complete(&in);
+        if (rc != EMBT_OK) {
+            embt__error_set_section("input");
+            goto done;
+        }
+    }
     embt_format from = o.from != EMBT_FORMAT_AUTO ? o.from : detect_format(&in);
+    if (in.streaming && from != EMBT_FORMAT_AUTO && from != EMBT_FORMAT_WORD2VEC &&
+        from != EMBT_FORMAT_GLOVE) {
+        rc = embt__input_complete(&in);
+        if (rc != EMBT_OK) {
+            embt__error_set_section("input");
+            goto done;
+        }
+    }
     if (from == EMBT_FORMAT_EMBT && to != EMBT_FORMAT_EMBT) {
         if (o.vocab_path) {
             rc = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,

@@ -1,28 +1,45 @@
 /* convert.h: the interface between embt_convert_file() (convert.c: dispatch, detection, temp files)
  * and the per-format importers (import_<format>.c) and exporters (export_<format>.c).
- * An importer reads a whole input held in memory and writes sections to an open writer; an exporter
- * reads an open .embt file and writes bytes to an atomic output. Never installed. */
+ * An importer reads a whole input held in memory (the text importer also a streaming gzip input)
+ * and writes sections to an open writer; an exporter reads an open .embt file and writes bytes to
+ * an atomic output. Never installed. */
 #ifndef EMBT_CONVERT_H
 #define EMBT_CONVERT_H
 
 #include "internal.h"
 
-/* ---- input (input.c): the whole input file in memory ---- */
+/* ---- input (input.c): the input file, mapped, or inflated whole or in order ---- */
+struct embt__inflater;
 typedef struct embt__input {
     const char *path;    /* as given, for messages */
-    const uint8_t *data; /* the bytes: the mapping, or the inflated .gz */
+    const uint8_t *data; /* the bytes: the mapping, the inflated .gz, or (streaming) its prefix */
     size_t size;
     bool droppable; /* data is a file mapping whose parsed pages may be released (madvise) */
     bool gzipped;   /* the file was gzip-compressed; offsets in errors are in inflated bytes */
+    bool streaming; /* gzip opened by embt__input_open and not yet whole: data holds a prefix, the
+                     * text comes from embt__input_read */
     void *map;      /* owned resources, released by embt__input_release */
     size_t map_size;
     uint8_t *inflated;
+    struct embt__inflater *zin; /* the gzip stream while streaming */
+    size_t served;              /* prefix bytes already returned by embt__input_read */
 } embt__input;
 
 /* Maps `path` (or inflates it when it starts with the gzip magic 1F 8B, bounded by the limits of
  * spec/FORMAT.md 10 and multi-member aware). Errors: EMBT_EIO, EMBT_ENOMEM, EMBT_EFORMAT (a damaged
  * gzip stream), EMBT_ELIMIT. */
 embt_status embt__input_load(embt__input *in, const char *path);
+/* As embt__input_load, but a gzip file larger than a prefix is left streaming: data and size hold at
+ * least 64 KiB of inflated text and two line feeds when it has them (up to 33 MiB). Same errors. */
+embt_status embt__input_open(embt__input *in, const char *path);
+/* Makes a streaming input whole (as embt__input_load); nothing may have been read yet. On failure
+ * the input is released. */
+embt_status embt__input_complete(embt__input *in);
+/* Streaming input: the next inflated bytes (the prefix first), up to cap; fewer only at the end.
+ * The prefix is freed once returned. Errors: those of embt__input_load, found as the stream goes. */
+embt_status embt__input_read(embt__input *in, uint8_t *dst, size_t cap, size_t *n_out);
+/* Streaming input: the compressed bytes consumed so far (for progress); otherwise size. */
+uint64_t embt__input_consumed(const embt__input *in);
 void embt__input_release(embt__input *in);
 /* Releases the pages of data[from, to) when droppable (peak memory of long streaming imports). */
 void embt__input_drop(const embt__input *in, size_t from, size_t to);

@@ -17,6 +17,10 @@ void *embt__calloc(size_t n, size_t size);
 void *embt__realloc(void *ptr, size_t size);
 void embt__free(void *ptr);
 char *embt__strndup(const char *s, size_t n);
+/* zlib's zalloc and zfree (alloc_func, free_func) through the hooks above, so that tests can fail
+ * a stream's allocations too; set them in every z_stream before inflateInit/deflateInit. */
+void *embt__zalloc(void *opaque, unsigned items, unsigned size);
+void embt__zfree(void *opaque, void *ptr);
 
 /* ---- errors (error.c) ---- */
 /* Sets the calling thread's record and returns `code`. `section` may be NULL. `rule` is the
@@ -142,6 +146,17 @@ size_t embt__shuffle_elem_size(uint16_t type, uint32_t dtype);
 /* ---- reader internals shared with the writer (file.c) ---- */
 /* The whole input as mapped or borrowed; used to copy stored section bytes verbatim. */
 const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);
+
+/* ---- writer internals for streaming importers (writer.c) ---- */
+/* Sets the row count of the open rank-2 table to `rows` (at least the rows appended so far), for an
+ * importer that learns the count as it goes: begin the table with 0 rows and raise the count before
+ * each append. Errors: EMBT_EINVAL, EMBT_ELIMIT (beyond FORMAT.md 10), EMBT_ENOMEM. */
+embt_status embt__writer_table_set_rows(embt_writer *writer, uint64_t rows);
+/* embt_writer_table_append_f32 for a caller that computed `crc`, the CRC-32 (from 0) of the n_rows
+ * rows' bytes: when the table is stored as plain f32 the writer combines it instead of reading the
+ * rows again. Same errors. */
+embt_status embt__writer_table_append_f32_crc(embt_writer *writer, const float *rows, size_t n_rows,
+                                              uint32_t crc);
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "embt maps little-endian table data directly and needs a little-endian host"

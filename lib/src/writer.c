@@ -6,6 +6,7 @@
  * commit renames the complete file over it. A failure in the middle of a section (I/O, zlib, memory)
  * marks the writer broken: only embt_writer_free() is useful after that. A rejected argument (bad
  * token, bad name, bad shape) changes nothing. */
+#define _GNU_SOURCE /* sync_file_range */
 #define ZLIB_CONST
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "sysio.h"
 
 #define WBUF_SIZE (1u << 20)  /* write buffer: small appends cost a memcpy, not a syscall */
 #define ZOUT_SIZE (64u << 10) /* deflate output chunk */
@@ -82,6 +84,7 @@ typedef struct wtable {
     unsigned flags;
     float *scales;      /* I8: (rows) for rank 2, (1) for rank 1 */
     float *norms;       /* EMBT_TABLE_NORMS: (rows) for rank 2, (1) for rank 1 */
+    size_t row_cap;     /* entries allocated in scales and norms */
     double sumsq;       /* rank 1: running sum of squares of the decoded vector */
     float *pending;     /* I8 rank 1 from f32: (rows), quantised at table_end (one scale) */
     bool raw_scale_set; /* I8 rank 1 from raw bytes: scales[0] was given */
@@ -136,8 +139,9 @@ static void zfree_hook(voidpf opaque, voidpf ptr)
 
 static embt_status write_all(embt_writer *w, const uint8_t *p, size_t n, uint64_t at)
 {
+    uint64_t start = at;
     while (n > 0) {
-        ssize_t k = write(w->fd, p, n);
+        ssize_t k = embt__write(w->fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -148,6 +152,12 @@ static embt_status write_all(embt_writer *w, const uint8_t *p, size_t n, uint64_
         n -= (size_t)k;
         at += (uint64_t)k;
     }
+#ifdef SYNC_FILE_RANGE_WRITE
+    /* start the write-back of large pieces now: the fsync at commit then has less left to wait for
+     * (advisory: a failure here changes nothing, the fsync reports real errors) */
+    if (at - start >= WBUF_SIZE)
+        (void)sync_file_range(w->fd, (off_t)start, (off_t)(at - start), SYNC_FILE_RANGE_WRITE);
+#endif
     return EMBT_OK;
 }
 
@@ -237,6 +247,15 @@ static embt_status stored_out(embt_writer *w, const uint8_t *p, size_t n)
 {
     w->s.crc = embt__crc32(w->s.crc, p, n);
     w->s.stored += n;
+    return out_bytes(w, p, n);
+}
+
+/* stored_out for bytes whose CRC-32 the caller computed (`crc`, from 0). */
+static embt_status stored_out_crc(embt_writer *w, const uint8_t *p, size_t n, uint32_t crc)
+{
+    w->s.crc = (uint32_t)crc32_combine(w->s.crc, crc, (z_off_t)n);
+    w->s.stored += n;
+    w->s.decoded += n;
     return out_bytes(w, p, n);
 }
 
@@ -927,6 +946,7 @@ embt_status embt_writer_table_begin(embt_writer *writer, const embt_table_spec *
     embt__put64(e->params + EMBT__T_ROWS, spec->rows);
     embt__put64(e->params + EMBT__T_COLS, spec->cols);
     t->entry = index;
+    t->row_cap = n_row_values;
     t->dtype = spec->dtype;
     t->esize = esize;
     t->rank = spec->rank;
@@ -1072,7 +1092,9 @@ embt_status embt_writer_table_append_f32(embt_writer *writer, const float *rows,
         t->done += n_rows;
         return EMBT_OK;
     }
-    if (t->rank == 1) {
+    if (t->dtype == EMBT_DTYPE_F32 && !t->norms) { /* stored as given: no conversion copy */
+        st = stream_write(w, rows, elems * sizeof *rows);
+    } else if (t->rank == 1) {
         double ss = 0.0;
         st = write_values(w, rows, elems, 0.0f, &ss);
         t->sumsq += ss;
@@ -1095,6 +1117,68 @@ embt_status embt_writer_table_append_f32(embt_writer *writer, const float *rows,
         return st;
     }
     t->done += n_rows;
+    return EMBT_OK;
+}
+
+embt_status embt__writer_table_append_f32_crc(embt_writer *writer, const float *rows, size_t n_rows,
+                                              uint32_t crc)
+{
+    EMBT_CHECK_ARG(writer != NULL);
+    embt_writer *w = writer;
+    const wtable *t = &w->t;
+    if (w->open != OPEN_TABLE || w->broken || t->dtype != EMBT_DTYPE_F32 || t->norms ||
+        w->s.deflate)
+        return embt_writer_table_append_f32(writer, rows, n_rows);
+    size_t elems = 0;
+    embt_status st = check_append(w, n_rows, &elems);
+    if (st != EMBT_OK)
+        return st;
+    EMBT_CHECK_ARG(rows != NULL || elems == 0);
+    st = stored_out_crc(w, (const uint8_t *)rows, elems * sizeof *rows, crc);
+    if (st != EMBT_OK) {
+        w->broken = true;
+        return st;
+    }
+    w->t.done += n_rows;
+    return EMBT_OK;
+}
+
+embt_status embt__writer_table_set_rows(embt_writer *writer, uint64_t rows)
+{
+    EMBT_CHECK_ARG(writer != NULL);
+    embt_writer *w = writer;
+    embt_status st = check_usable(w, OPEN_TABLE);
+    if (st != EMBT_OK)
+        return st;
+    wtable *t = &w->t;
+    EMBT_CHECK_ARG(t->rank == 2 && rows >= t->done);
+    const char *name = w->entries[t->entry].name;
+    uint64_t elems, bytes;
+    if (rows > EMBT__ROWS_MAX)
+        return embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0,
+                           "table '%s' rows %" PRIu64 " exceeds the limit of %llu", name, rows,
+                           EMBT__ROWS_MAX);
+    if (!embt__mul_u64(&elems, rows, t->cols) || !embt__mul_u64(&bytes, elems, t->esize) ||
+        elems > SIZE_MAX / 8)
+        return embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0,
+                           "table '%s' of %" PRIu64 " x %" PRIu64 " elements is too large", name,
+                           rows, t->cols);
+    if ((t->scales || t->norms) && rows > t->row_cap) {
+        size_t cap = t->row_cap * 2 > rows ? t->row_cap * 2 : (size_t)rows;
+        float **arrays[2] = {&t->scales, &t->norms};
+        for (int i = 0; i < 2; i++) {
+            if (!*arrays[i])
+                continue;
+            float *grown = embt__realloc(*arrays[i], cap * sizeof **arrays[i]);
+            if (!grown)
+                return embt__error_nomem();
+            memset(grown + t->row_cap, 0, (cap - t->row_cap) * sizeof *grown);
+            *arrays[i] = grown;
+        }
+        t->row_cap = cap;
+    }
+    t->rows = rows;
+    embt__put64(w->entries[t->entry].params + EMBT__T_ROWS, rows);
     return EMBT_OK;
 }
 
@@ -1430,7 +1514,7 @@ static embt_status build_directory(embt_writer *w, uint8_t **dir_out, size_t *le
 static embt_status pwrite_all(int fd, const uint8_t *p, size_t n, off_t at)
 {
     while (n > 0) {
-        ssize_t k = pwrite(fd, p, n, at);
+        ssize_t k = embt__pwrite(fd, p, n, at);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -1450,7 +1534,7 @@ static embt_status sync_dir(const char *dir)
     if (fd < 0)
         return embt__error_sys(errno, "cannot open the output directory to sync it");
     embt_status st = EMBT_OK;
-    if (fsync(fd) != 0)
+    if (embt__fsync(fd) != 0)
         st = embt__error_sys(errno, "fsync of the output directory failed");
     close(fd);
     return st;
@@ -1506,7 +1590,7 @@ embt_status embt_writer_commit(embt_writer *writer)
     st = pwrite_all(w->fd, header, sizeof header, 0);
     if (st != EMBT_OK)
         goto done;
-    if (fsync(w->fd) != 0) {
+    if (embt__fsync(w->fd) != 0) {
         st = embt__error_sys(errno, "fsync of the output file failed");
         goto done;
     }
@@ -1516,7 +1600,7 @@ embt_status embt_writer_commit(embt_writer *writer)
         st = embt__error_sys(errno, "close of the output file failed");
         goto done;
     }
-    if (rename(w->tmp_path, w->path) != 0) {
+    if (embt__rename(w->tmp_path, w->path) != 0) {
         st = embt__error_sys(errno, "cannot rename the temporary file over the output");
         goto done;
     }

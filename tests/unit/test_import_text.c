@@ -1048,3 +1048,241 @@ Test(import_text, imported_values_equal_strtof_for_every_decimal_shape)
     free(text);
     embt_file_close(ef);
 }
+
+/* ---- streaming: inputs larger than a parse chunk (4 MiB), plain and gzip ---------------------- */
+
+/* Writes `rows` GloVe rows of 24 values (about 9 MB for 40,000 rows) to `path`, gzip-compressed
+ * when `gz`; row `bad_row` (if < rows) gets "oops" as its 7th value and row `dup_row` (if < rows)
+ * repeats the token of row 3 with other values. Rows end in CRLF when `crlf`. */
+static void write_big_text(const char *path, bool gz, size_t rows, size_t bad_row, size_t dup_row,
+                           bool crlf)
+{
+    gzFile g = gz ? gzopen(path, "wb6") : NULL;
+    FILE *f = gz ? NULL : fopen(path, "wb");
+    cr_assert(g || f);
+    char line[512];
+    for (size_t i = 0; i < rows; i++) {
+        int n = i == dup_row ? snprintf(line, sizeof line, "w3")
+                             : snprintf(line, sizeof line, "w%zu", i);
+        for (size_t k = 0; k < 24; k++) {
+            if (i == bad_row && k == 6)
+                n += snprintf(line + n, sizeof line - (size_t)n, " oops");
+            else
+                n += snprintf(line + n, sizeof line - (size_t)n, " %s0.%05zu",
+                              (i + k) % 2 ? "-" : "", (i * 31 + k * 7919) % 100000);
+        }
+        n += snprintf(line + n, sizeof line - (size_t)n, crlf ? "\r\n" : "\n");
+        if (g)
+            cr_assert_eq(gzwrite(g, line, (unsigned)n), n);
+        else
+            cr_assert_eq(fwrite(line, 1, (size_t)n, f), (size_t)n);
+    }
+    if (g)
+        cr_assert_eq(gzclose(g), Z_OK);
+    else
+        cr_assert_eq(fclose(f), 0);
+}
+
+static uint8_t *read_all(const char *path, size_t *n_out)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    cr_assert_geq(n, 0);
+    rewind(f);
+    uint8_t *buf = malloc((size_t)n + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *n_out = (size_t)n;
+    return buf;
+}
+
+/* Converts in_path and `gz_path` with the same options and checks that the outputs are identical. */
+static void check_same_output(const char *gz_path, const embt_convert_options *o)
+{
+    char other[160];
+    snprintf(other, sizeof other, "%s/gz.embt", tmp_dir);
+    cr_assert_eq(embt_convert_file(in_path, out_path, o), EMBT_OK, "%s",
+                 embt_error_last()->message);
+    cr_assert_eq(embt_convert_file(gz_path, other, o), EMBT_OK, "%s", embt_error_last()->message);
+    size_t n1, n2;
+    uint8_t *a = read_all(out_path, &n1);
+    uint8_t *b = read_all(other, &n2);
+    cr_assert_eq(n1, n2);
+    cr_assert_eq(memcmp(a, b, n1), 0, "the gzip input gave another file");
+    free(a);
+    free(b);
+}
+
+Test(import_text, gzip_input_streams_to_the_same_file_as_plain_text)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(in_path, false, 40000, SIZE_MAX, SIZE_MAX, false);
+    write_big_text(gz, true, 40000, SIZE_MAX, SIZE_MAX, false);
+    struct stat st;
+    cr_assert_eq(stat(in_path, &st), 0);
+    cr_assert_gt(st.st_size, 2 * (4 << 20), "rows must cross several chunk boundaries");
+    check_same_output(gz, NULL);
+    embt_convert_report rep = {0, 0, 0, 0, 0};
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.report = &rep;
+    o.limit = 33333;
+    check_same_output(gz, &o);
+    cr_assert_eq(rep.rows, 33333);
+}
+
+Test(import_text, gzip_input_with_crlf_and_trailing_blank_lines)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(in_path, false, 30000, SIZE_MAX, SIZE_MAX, true);
+    write_big_text(gz, true, 30000, SIZE_MAX, SIZE_MAX, true);
+    for (int i = 0; i < 2; i++) { /* blank lines at the end are dropped */
+        FILE *f = fopen(i ? gz : in_path, "ab");
+        if (i) { /* a second gzip member holding only blank lines */
+            fclose(f);
+            gzFile g = gzopen(gz, "ab");
+            gzputs(g, "\n \t\r\n\n");
+            gzclose(g);
+        } else {
+            fputs("\n \t\r\n\n", f);
+            fclose(f);
+        }
+    }
+    check_same_output(gz, NULL);
+}
+
+Test(import_text, gzip_error_on_a_late_line_reports_its_position_and_leaves_no_output)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(gz, true, 40000, 37001, SIZE_MAX, false);
+    write_file(out_path, "old", 3);
+    embt_status rc = embt_convert_file(gz, out_path, NULL);
+    const embt_error *e = embt_error_last();
+    cr_assert_eq(rc, EMBT_EPARSE, "%s (%s)", embt_status_name(rc), e->message);
+    cr_assert_eq(e->line, 37002, "%s", e->message);
+    /* "w37001" and six values of 8 or 9 bytes, each after a blank */
+    char prefix[512];
+    int n = snprintf(prefix, sizeof prefix, "w37001");
+    for (size_t k = 0; k < 6; k++)
+        n += snprintf(prefix + n, sizeof prefix - (size_t)n, " %s0.%05zu",
+                      (37001 + k) % 2 ? "-" : "", (37001 * 31 + k * 7919) % 100000);
+    cr_assert_eq(e->column, (uint32_t)n + 2, "%s", e->message);
+    cr_assert_eq(count_other_files(), 2, "only big.txt.gz and the old output");
+    size_t len;
+    uint8_t *old = read_all(out_path, &len);
+    cr_assert_eq(len, 3);
+    free(old);
+}
+
+Test(import_text, gzip_duplicate_across_chunks_names_both_lines)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(gz, true, 40000, SIZE_MAX, 39000, false);
+    embt_status rc = embt_convert_file(gz, out_path, NULL);
+    cr_assert_eq(rc, EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 39001);
+    cr_assert_eq(embt_error_last()->column, 1);
+    cr_assert_not_null(strstr(embt_error_last()->message, "first on line 4"), "%s",
+                       embt_error_last()->message);
+    cr_assert_eq(count_other_files(), 1);
+}
+
+Test(import_text, gzip_lenient_policies_stream_in_one_pass)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(in_path, false, 40000, SIZE_MAX, 39000, false);
+    write_big_text(gz, true, 40000, SIZE_MAX, 39000, false);
+    for (int policy = EMBT_DUPLICATE_FIRST; policy <= EMBT_DUPLICATE_LAST; policy++) {
+        embt_convert_report rep = {0, 0, 0, 0, 0};
+        embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+        o.on_duplicate = (embt_on_duplicate)policy;
+        o.report = &rep;
+        check_same_output(gz, &o);
+        cr_assert_eq(rep.rows, 39999);
+        cr_assert_eq(rep.duplicates_dropped, 1);
+        /* the kept values of "w3": those of its first or of its last line */
+        embt_file *f = NULL;
+        const embt_table *t = NULL;
+        cr_assert_eq(embt_file_open(&f, out_path, NULL), EMBT_OK);
+        cr_assert_eq(embt_file_table(&t, f, "embedding"), EMBT_OK);
+        size_t src = policy == EMBT_DUPLICATE_LAST ? 39000 : 3;
+        char buf[32];
+        snprintf(buf, sizeof buf, "%s0.%05zu", src % 2 ? "-" : "", (src * 31) % 100000);
+        float want = strtof(buf, NULL);
+        cr_assert_eq(memcmp(&embt_table_row_f32(t, 3)[0], &want, 4), 0, "policy %d", policy);
+        embt_file_close(f);
+    }
+}
+
+Test(import_text, gzip_truncated_after_the_prefix_is_eformat_without_output)
+{
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    write_big_text(gz, true, 40000, SIZE_MAX, SIZE_MAX, false);
+    size_t n;
+    uint8_t *bytes = read_all(gz, &n);
+    FILE *f = fopen(gz, "wb");
+    cr_assert_eq(fwrite(bytes, 1, n - 1000, f), n - 1000);
+    fclose(f);
+    free(bytes);
+    embt_status rc = embt_convert_file(gz, out_path, NULL);
+    cr_assert_eq(rc, EMBT_EFORMAT, "%s (%s)", embt_status_name(rc), embt_error_last()->message);
+    cr_assert_eq(count_other_files(), 1);
+}
+
+Test(import_text, word2vec_header_checked_against_a_streamed_body)
+{
+    /* a header declaring one row fewer than the body: the error names the extra line */
+    char gz[160];
+    snprintf(gz, sizeof gz, "%s/big.txt.gz", tmp_dir);
+    gzFile g = gzopen(gz, "wb1");
+    gzprintf(g, "29999 3\n");
+    for (size_t i = 0; i < 30000; i++)
+        gzprintf(g, "tok%zu 0.5 -1.25 %zu.0 %s\n", i, i, i % 50 ? "" : " ");
+    gzclose(g);
+    embt_status rc = embt_convert_file(gz, out_path, NULL);
+    cr_assert_eq(rc, EMBT_EPARSE, "%s", embt_error_last()->message);
+    cr_assert_eq(embt_error_last()->line, 30001);
+    cr_assert_eq(embt_error_last()->column, 1);
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.limit = 10; /* the rest is still counted against the header */
+    cr_assert_eq(embt_convert_file(gz, out_path, &o), EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 30001);
+}
+
+Test(import_text, mapped_input_error_in_a_late_chunk_after_a_duplicate)
+{
+    write_big_text(in_path, false, 40000, 39500, 20000, false);
+    cr_assert_eq(convert(NULL), EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 20001, "%s", embt_error_last()->message);
+    cr_assert_eq(embt_error_last()->column, 1);
+    cr_assert_eq(count_other_files(), 0);
+    embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
+    o.on_duplicate = EMBT_DUPLICATE_FIRST;
+    cr_assert_eq(convert(&o), EMBT_EPARSE);
+    cr_assert_eq(embt_error_last()->line, 39501, "%s", embt_error_last()->message);
+    cr_assert_eq(count_other_files(), 0);
+}
+
+Test(import_text, short_decimals_round_exactly_through_a_double_product)
+{
+    /* the importer's fast path computes w / 10^n as (float)(w * 10^-n in double) for w <= 2^24,
+     * n <= 7; Clinger's division in float is correctly rounded, so both must agree everywhere */
+    static const float p10[8] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
+    static const double inv[8] = {1e0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7};
+    for (int n = 1; n < 8; n++) {
+        size_t bad = 0;
+        for (uint32_t w = 0; w <= (UINT32_C(1) << 24); w++) {
+            volatile float a = (float)w / p10[n];
+            volatile float b = (float)((double)w * inv[n]);
+            bad += a != b;
+        }
+        cr_assert_eq(bad, 0, "n = %d: %zu mismatches", n, bad);
+    }
+}
