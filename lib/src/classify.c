@@ -1,6 +1,6 @@
-/* classify.c: the text classifier of embt/classify.h: the SGD step of EmbeddingBag(mean) -> Linear ->
- * softmax cross-entropy (portable and AVX2 builds of the same loops), hogwild training over the
- * encoded lines of classify_data.c, the model file, and prediction and fastText's test metrics. */
+/* classify.c: the text classifier of embt/classify.h: the SGD step entry point (the kernels are
+ * in classify_kernels.c), hogwild training over the encoded lines of classify_data.c, the model
+ * file, and prediction and fastText's test metrics. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,139 +10,9 @@
 #include <time.h>
 
 #include "classify_data.h"
+#include "classify_kernels.h"
 #include "corpus.h"
 #include "embt/classify.h"
-
-/* ---- kernels ---------------------------------------------------------------------------------- */
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
-/* sum_i a[i] b[i] in 8 lanes (lane i mod 8), then ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)): a fixed order
- * that the compiler vectorises without reassociating.   a, b: (n) */
-ALWAYS_INLINE float dot8(const float *restrict a, const float *restrict b, size_t n)
-{
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (size_t k = 0; k < 8; k++)
-            acc[k] += a[i + k] * b[i + k];
-    for (size_t k = 0; i < n; i++, k++)
-        acc[k] += a[i] * b[i];
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-/* The forward pass: hidden (dim) = mean of the rows of E named by ids (n >= 1), summed in id order
- * then divided by n (PyTorch's EmbeddingBag mean); out (nlabels) = softmax(W hidden + b).
- * E: (rows, dim)  W: (nlabels, dim)  b: (nlabels) or NULL.  Returns log(sum exp(z - max)) - (z_t -
- * max) for target t (= -log p_t, PyTorch's log_softmax form), or 0 when target is EMBT_NONE_ID. */
-ALWAYS_INLINE float forward_body(const float *restrict E, const float *restrict W,
-                                 const float *restrict b, size_t dim, size_t nlabels,
-                                 const uint32_t *ids, size_t n, uint32_t target,
-                                 float *restrict hidden, float *restrict out)
-{
-    for (size_t d = 0; d < dim; d++)
-        hidden[d] = 0;
-    for (size_t i = 0; i < n; i++) {
-        const float *restrict row = E + (size_t)ids[i] * dim;
-        for (size_t d = 0; d < dim; d++)
-            hidden[d] += row[d];
-    }
-    float cnt = (float)n;
-    for (size_t d = 0; d < dim; d++)
-        hidden[d] /= cnt;
-    float mx = -INFINITY;
-    for (size_t j = 0; j < nlabels; j++) {
-        float z = dot8(W + j * dim, hidden, dim) + (b ? b[j] : 0.0f);
-        out[j] = z;
-        mx = z > mx ? z : mx;
-    }
-    float zt = target == EMBT_NONE_ID ? 0.0f : out[target];
-    float sum = 0;
-    for (size_t j = 0; j < nlabels; j++) {
-        out[j] = expf(out[j] - mx);
-        sum += out[j];
-    }
-    for (size_t j = 0; j < nlabels; j++)
-        out[j] /= sum;
-    return target == EMBT_NONE_ID ? 0.0f : logf(sum) - (zt - mx);
-}
-
-/* One SGD step (see embt_classify_sgd_step()). frozen: NULL or (n_frozen) flags for rows below
- * n_frozen; rows at or above it are always trained.  grad: (dim) scratch. */
-ALWAYS_INLINE float step_body(float *restrict E, float *restrict W, float *restrict b, size_t dim,
-                              size_t nlabels, const uint32_t *ids, size_t n, uint32_t target,
-                              float lr, const uint8_t *frozen, size_t n_frozen,
-                              float *restrict hidden, float *restrict grad, float *restrict out)
-{
-    float loss = forward_body(E, W, b, dim, nlabels, ids, n, target, hidden, out);
-    for (size_t d = 0; d < dim; d++)
-        grad[d] = 0;
-    /* softmax loss backward (fastText SoftmaxLoss::forward): W_j is read before it is updated */
-    for (size_t j = 0; j < nlabels; j++) {
-        float alpha = lr * ((j == target ? 1.0f : 0.0f) - out[j]);
-        float *restrict wj = W + j * dim;
-        for (size_t d = 0; d < dim; d++) {
-            float w = wj[d];
-            grad[d] += alpha * w;
-            wj[d] = w + alpha * hidden[d];
-        }
-        if (b)
-            b[j] += alpha;
-    }
-    float cnt = (float)n;
-    for (size_t d = 0; d < dim; d++)
-        grad[d] /= cnt;
-    for (size_t i = 0; i < n; i++) {
-        size_t r = ids[i];
-        if (frozen && r < n_frozen && frozen[r])
-            continue;
-        float *restrict row = E + r * dim;
-        for (size_t d = 0; d < dim; d++)
-            row[d] += grad[d];
-    }
-    return loss;
-}
-
-typedef float (*step_fn)(float *restrict E, float *restrict W, float *restrict b, size_t dim,
-                         size_t nlabels, const uint32_t *ids, size_t n, uint32_t target, float lr,
-                         const uint8_t *frozen, size_t n_frozen, float *restrict hidden,
-                         float *restrict grad, float *restrict out);
-
-static float step_generic(float *restrict E, float *restrict W, float *restrict b, size_t dim,
-                          size_t nlabels, const uint32_t *ids, size_t n, uint32_t target, float lr,
-                          const uint8_t *frozen, size_t n_frozen, float *restrict hidden,
-                          float *restrict grad, float *restrict out)
-{
-    return step_body(E, W, b, dim, nlabels, ids, n, target, lr, frozen, n_frozen, hidden, grad,
-                     out);
-}
-
-#if defined(__x86_64__) || defined(__i386__)
-#define HAVE_AVX2_PATH 1
-/* The same loops built for AVX2 (8-wide; no FMA, so the bits equal the portable build's). */
-__attribute__((target("avx2"))) static float
-step_avx2(float *restrict E, float *restrict W, float *restrict b, size_t dim, size_t nlabels,
-          const uint32_t *ids, size_t n, uint32_t target, float lr, const uint8_t *frozen,
-          size_t n_frozen, float *restrict hidden, float *restrict grad, float *restrict out)
-{
-    return step_body(E, W, b, dim, nlabels, ids, n, target, lr, frozen, n_frozen, hidden, grad,
-                     out);
-}
-#endif
-
-static step_fn pick_step(unsigned flags)
-{
-#ifdef HAVE_AVX2_PATH
-    if (!(flags & EMBT_OPS_GENERIC)) {
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx2"))
-            return step_avx2;
-    }
-#else
-    (void)flags;
-#endif
-    return step_generic;
-}
 
 embt_status embt_classify_sgd_step(float *loss_out, embt_matrix *embedding, embt_matrix *weight,
                                    embt_matrix *bias, const int64_t *ids, size_t n_ids,
@@ -169,9 +39,10 @@ embt_status embt_classify_sgd_step(float *loss_out, embt_matrix *embedding, embt
         }
         ids32[i] = (uint32_t)ids[i];
     }
-    float loss = pick_step(flags)(embedding->data, weight->data, bias ? bias->data : NULL, dim, nl,
-                                  ids32, n_ids, target, lr, frozen, (size_t)embedding->rows,
-                                  scratch, scratch + dim, scratch + 2 * dim);
+    float loss = cls__kernels_select(flags & EMBT_OPS_GENERIC)
+                     ->step(embedding->data, weight->data, bias ? bias->data : NULL, dim, nl, ids32,
+                            n_ids, target, lr, frozen, (size_t)embedding->rows, scratch,
+                            scratch + dim, scratch + 2 * dim);
     if (loss_out)
         *loss_out = loss;
 done:
@@ -305,7 +176,7 @@ typedef struct train_shared {
     const uint8_t *frozen;
     size_t n_frozen;
     const cls_data *data;
-    step_fn step;
+    cls_step_fn step;
     double lr0;
     int train_bias;
     uint32_t epoch, threads, lr_update_rate;
@@ -358,6 +229,17 @@ static void merge_linear(train_shared *sh, float *local, float *snap)
     pthread_mutex_unlock(&sh->sync);
 }
 
+/* Asks for the rows of the next line while the current one runs through the output layer (tens of
+ * microseconds): the n-gram rows are scattered over the whole matrix and mostly out of cache. */
+static void prefetch_rows(const float *E, size_t dim, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *row = (const char *)(E + (size_t)ids[i] * dim);
+        for (size_t off = 0; off < dim * sizeof(float); off += 64)
+            __builtin_prefetch(row + off, 1, 3);
+    }
+}
+
 static void *train_main(void *arg)
 {
     train_thread *tt = arg;
@@ -406,6 +288,9 @@ static void *train_main(void *arg)
                 target = labels[(size_t)(embt_rng_double(&rng) * (double)nl)];
             const uint32_t *feat = data->feat.v + data->foff[i];
             size_t nf = (size_t)(data->foff[i + 1] - data->foff[i]);
+            size_t next = i + 1 < hi ? i + 1 : lo;
+            prefetch_rows(sh->E, sh->dim, data->feat.v + data->foff[next],
+                          (size_t)(data->foff[next + 1] - data->foff[next]));
             if (local_copy && ++since_sync == SYNC_LINES) {
                 merge_linear(sh, Wl, Ws);
                 since_sync = 0;
@@ -619,6 +504,24 @@ static embt_status build_meta(embt_meta **out, const embt_classify_options *o, u
     return st;
 }
 
+/* The embedding matrix (rows, dim), left uninitialised for embt_init_matrix(), which writes every
+ * element: with the bucket rows it is about a gigabyte, and embt_matrix_alloc() would zero it first
+ * (one more pass over all of it). Transparent huge pages were tried (madvise) and dropped: on the
+ * 2-core test VM they cost 2.5 to 3.5 s of kernel time (2 MB page clearing) for 0.3 s of training
+ * time saved. */
+static embt_status alloc_embedding(embt_matrix *E, uint64_t rows, size_t dim)
+{
+    size_t bytes;
+    memset(E, 0, sizeof *E);
+    if (rows > SIZE_MAX || __builtin_mul_overflow((size_t)rows, dim * sizeof(float), &bytes))
+        return embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0, "the embedding is too large");
+    if (!(E->data = embt__malloc(bytes)))
+        return embt__error_nomem();
+    E->rows = rows;
+    E->cols = dim;
+    return EMBT_OK;
+}
+
 /* ---- training entry point --------------------------------------------------------------------- */
 
 static embt_status check_options(embt_classify_options *o)
@@ -739,7 +642,7 @@ embt_status embt_classify_train(const char *input, const char *output,
 
     /* parameters: fastText's initialisation (input U(+-1/dim), output 0) */
     size_t dim = o.dim;
-    if ((st = embt_matrix_alloc(&E, (uint64_t)nwords + o.bucket, dim)) ||
+    if ((st = alloc_embedding(&E, (uint64_t)nwords + o.bucket, dim)) ||
         (st = embt_matrix_alloc(&W, nlabels, dim)) || (st = embt_matrix_alloc(&b, nlabels, 1)))
         goto done;
     embt_init_options io = EMBT_INIT_OPTIONS_INIT;
@@ -782,7 +685,7 @@ embt_status embt_classify_train(const char *input, const char *output,
     sh.frozen = frozen;
     sh.n_frozen = frozen ? nwords : 0;
     sh.data = &data;
-    sh.step = pick_step(o.flags);
+    sh.step = cls__kernels_select(o.flags & EMBT_OPS_GENERIC)->step;
     sh.lr0 = o.lr;
     sh.train_bias = o.bias;
     sh.epoch = o.epoch;
@@ -996,21 +899,7 @@ static embt_status classifier_forward(embt_classifier *c)
     }
     for (size_t d = 0; d < dim; d++)
         c->hidden[d] /= (float)n;
-    /* the training kernel's forward, with W and b as the only rows (ids unused: n = 0 would divide
-     * by zero, so it runs on the hidden vector directly) */
-    float mx = -INFINITY;
-    for (size_t j = 0; j < c->nlabels; j++) {
-        float z = dot8(c->W + j * dim, c->hidden, dim) + c->b[j];
-        c->out[j] = z;
-        mx = z > mx ? z : mx;
-    }
-    float sum = 0;
-    for (size_t j = 0; j < c->nlabels; j++) {
-        c->out[j] = expf(c->out[j] - mx);
-        sum += c->out[j];
-    }
-    for (size_t j = 0; j < c->nlabels; j++)
-        c->out[j] /= sum;
+    cls__softmax_forward(c->out, c->W, c->b, c->hidden, dim, c->nlabels);
     return EMBT_OK;
 }
 

@@ -18,6 +18,9 @@
 #define NEG_TABLE_SIZE 10000000u
 
 typedef struct sg sg;
+typedef struct sg_block sg_block;
+typedef uint64_t (*train_block_fn)(sg *s, const sg_block *blk, float *restrict neu1e,
+                                   float *restrict grad, uint64_t step0, double *loss);
 
 typedef struct sg_thread {
     sg *s;
@@ -54,6 +57,7 @@ struct sg {
     _Atomic unsigned running;
     uint64_t words_at_start, stop_after;
     sg_thread *th;
+    train_block_fn train_block; /* the portable or the AVX2 build of the same loops */
 };
 
 static inline uint64_t lcg(uint64_t r)
@@ -69,9 +73,14 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* The dense float32 loops below are written once and compiled twice: for the baseline ISA and, on
+ * x86, for AVX2 (8-wide, no FMA: every multiply and add is rounded as in the portable build, so both
+ * give the same bits). ALWAYS_INLINE lets the AVX2 clone of the block trainer take them in. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* Sum of a[i] b[i] in 8 lanes (lane j takes i = j mod 8), the lanes summed in order, then the tail.
  * a, b: (n) */
-static inline float dot(const float *restrict a, const float *restrict b, size_t n)
+static ALWAYS_INLINE float dot(const float *restrict a, const float *restrict b, size_t n)
 {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
@@ -85,10 +94,31 @@ static inline float dot(const float *restrict a, const float *restrict b, size_t
 }
 
 /* y += a x   x, y: (n) */
-static inline void axpy(float *restrict y, float a, const float *restrict x, size_t n)
+static ALWAYS_INLINE void axpy(float *restrict y, float a, const float *restrict x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] += a * x[i];
+}
+
+/* The two updates of one (input, output) pair in one pass, e += g out (old out), out += g in.
+ * e, out, in: (n), disjoint */
+static ALWAYS_INLINE void pair_update(float *restrict e, float *restrict out,
+                                      const float *restrict in, float g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float o = out[i];
+        e[i] += g * o;
+        out[i] = o + g * in[i];
+    }
+}
+
+/* Asks for the cache lines of a row of n floats that is about to be read and written. */
+static ALWAYS_INLINE void prefetch_row(const float *row, size_t n)
+{
+    const char *p = (const char *)row, *end = (const char *)(row + n);
+    for (; p < end; p += 64)
+        __builtin_prefetch(p, 1, 3);
+    __builtin_prefetch(end - 1, 1, 3);
 }
 
 static double alpha_at(const sg *s, uint64_t done)
@@ -97,43 +127,81 @@ static double alpha_at(const sg *s, uint64_t done)
     return a < s->lr0 * 1e-4 ? s->lr0 * 1e-4 : a;
 }
 
-/* Trains the pairs of one sentence. sen: (len) word ids; neu1e, grad: (dim) scratch. */
-static void train_sentence(sg *s, sg_thread *t, const uint32_t *sen, size_t len, float alpha,
-                           float *restrict neu1e, float *restrict grad)
+/* Negative draws planned per block of a sentence: at least this many, and at least the most one
+ * position can need ((MAX_SENTENCE - 1) contexts times neg). */
+#define NEG_BLOCK 8192
+
+/* Per-thread buffers of the trainer. */
+typedef struct sg_scratch {
+    float *neu1e;     /* (dim) gradient of the input row of the current pair */
+    float *grad;      /* (dim) optimiser path: a row's gradient */
+    uint32_t *shrink; /* (MAX_SENTENCE) window reduction b of each position of the block */
+    uint32_t *negs;   /* (neg_cap) the block's negative draws: table slots, then word ids */
+    size_t neg_cap;
+} sg_scratch;
+
+/* The contexts of position p with window reduction b: [*lo, *hi], p itself excluded by the caller;
+ * word2vec.c's a = b .. 2 window - b, context p - window + a, clipped to the sentence. */
+static inline void context_range(size_t *lo, size_t *hi, size_t p, size_t b, size_t window,
+                                 size_t len)
 {
-    size_t D = s->dim;
-    uint64_t r = t->rng;
-    double loss = 0;
-    uint64_t pairs = 0,
-             step0 = s->use_optim ? atomic_load_explicit(&s->pairs_done, memory_order_relaxed) : 0;
-    for (size_t sp = 0; sp < len; sp++) {
-        uint32_t word = sen[sp];
-        r = lcg(r);
-        size_t b = (size_t)(r % s->window);
-        for (size_t a = b; a < s->window * 2 + 1 - b; a++) {
-            if (a == s->window)
+    *lo = p + b >= window ? p + b - window : 0;
+    *hi = p + window - b < len ? p + window - b : len - 1;
+}
+
+struct sg_block {
+    const uint32_t *sen;    /* (len) the sentence */
+    size_t len, first, end; /* train positions [first, end) */
+    const uint32_t *shrink; /* (len) */
+    const uint32_t *negs;   /* (n_negs) negative word ids, neg per pair in training order */
+    size_t n_negs;
+    float alpha;
+};
+
+/* Trains the pairs of the planned block; returns the pairs and adds their loss to *loss. */
+static ALWAYS_INLINE uint64_t train_block_body(sg *s, const sg_block *blk, float *restrict neu1e,
+                                               float *restrict grad, uint64_t step0, double *loss)
+{
+    size_t D = s->dim, W = s->window, neg = s->neg;
+    const uint32_t *sen = blk->sen;
+    float alpha = blk->alpha;
+    uint64_t pairs = 0;
+    double lsum = *loss; /* summed in pair order, whatever the blocks */
+    size_t k = 0;        /* next negative */
+    for (size_t p = blk->first; p < blk->end; p++) {
+        uint32_t word = sen[p];
+        float *pos_row = s->syn1 + (size_t)word * D; /* (D) */
+        size_t lo, hi;
+        context_range(&lo, &hi, p, blk->shrink[p], W, blk->len);
+        if (p + 1 < blk->end)
+            prefetch_row(s->syn1 + (size_t)sen[p + 1] * D, D);
+        if (p + W + 1 < blk->len)
+            prefetch_row(s->syn0 + (size_t)sen[p + W + 1] * D, D);
+        for (size_t c = lo; c <= hi; c++) {
+            if (c == p)
                 continue;
-            ptrdiff_t c = (ptrdiff_t)sp - (ptrdiff_t)s->window + (ptrdiff_t)a;
-            if (c < 0 || (size_t)c >= len)
-                continue;
+            const uint32_t *nw = blk->negs + k; /* (neg) */
+            k += neg;
+            /* the next pair's output rows are fetched while this one trains */
+            for (size_t q = k; q < k + neg && q < blk->n_negs; q++)
+                prefetch_row(s->syn1 + (size_t)blk->negs[q] * D, D);
             uint32_t last = sen[c];
             float *l1 = s->syn0 + (size_t)last * D; /* (D) */
             memset(neu1e, 0, D * sizeof *neu1e);
             pairs++;
-            for (uint32_t d = 0; d <= s->neg; d++) {
+            for (size_t d = 0; d <= neg; d++) {
                 uint32_t target;
                 float label;
                 if (d == 0) {
                     target = word;
                     label = 1;
                 } else {
-                    r = lcg(r);
-                    target = s->neg_table[(r >> 16) % NEG_TABLE_SIZE];
+                    target = nw[d - 1];
                     if (target == word)
                         continue;
                     label = 0;
                 }
-                float *l2 = s->syn1 + (size_t)target * D; /* (D) */
+                float *l2 = d == 0 ? pos_row : s->syn1 + (size_t)target * D; /* (D) */
                 float f = dot(l1, l2, D);
                 float gr; /* label - sigmoid(f) */
                 float sf = label > 0 ? f : -f;
@@ -148,15 +216,13 @@ static void train_sentence(sg *s, sg_thread *t, const uint32_t *sen, size_t len,
                     sf = MAX_EXP;
                 else if (sf < -MAX_EXP)
                     sf = -MAX_EXP;
-                loss -= s->logsig_table[(int)((sf + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
+                lsum -= s->logsig_table[(int)((sf + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
                 if (!s->use_optim) {
-                    float g = gr * alpha;
-                    axpy(neu1e, g, l2, D);
-                    axpy(l2, g, l1, D);
+                    pair_update(neu1e, l2, l1, gr * alpha, D);
                 } else {
                     axpy(neu1e, gr, l2, D);
-                    for (size_t k = 0; k < D; k++)
-                        grad[k] = -gr * l1[k];
+                    for (size_t i = 0; i < D; i++)
+                        grad[i] = -gr * l1[i];
                     embt_optim_row(&s->opt1, l2, target, grad, alpha, step0 + pairs);
                 }
             }
@@ -164,12 +230,84 @@ static void train_sentence(sg *s, sg_thread *t, const uint32_t *sen, size_t len,
                 if (!s->use_optim) {
                     axpy(l1, 1.0f, neu1e, D);
                 } else {
-                    for (size_t k = 0; k < D; k++)
-                        grad[k] = -neu1e[k];
+                    for (size_t i = 0; i < D; i++)
+                        grad[i] = -neu1e[i];
                     embt_optim_row(&s->opt0, l1, last, grad, alpha, step0 + pairs);
                 }
             }
         }
+    }
+    *loss = lsum;
+    return pairs;
+}
+
+static uint64_t train_block_generic(sg *s, const sg_block *blk, float *restrict neu1e,
+                                    float *restrict grad, uint64_t step0, double *loss)
+{
+    return train_block_body(s, blk, neu1e, grad, step0, loss);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define HAVE_AVX2_PATH 1
+__attribute__((target("avx2"))) static uint64_t train_block_avx2(sg *s, const sg_block *blk,
+                                                                 float *restrict neu1e,
+                                                                 float *restrict grad,
+                                                                 uint64_t step0, double *loss)
+{
+    return train_block_body(s, blk, neu1e, grad, step0, loss);
+}
+#endif
+
+static train_block_fn pick_train_block(void)
+{
+#ifdef HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return train_block_avx2;
+#endif
+    return train_block_generic;
+}
+
+/* Trains the pairs of one sentence. sen: (len) word ids.
+ * Every random draw of a block of positions (the window reductions and the negatives' table slots,
+ * in the order a pair-by-pair loop would make them: the draws never depend on the weights) is made
+ * first; the slots are then looked up in one pass, whose independent cache misses overlap, and the
+ * pairs train while the next pair's rows are prefetched. */
+static void train_sentence(sg *s, sg_thread *t, const uint32_t *sen, size_t len, float alpha,
+                           sg_scratch *sc)
+{
+    size_t W = s->window, neg = s->neg;
+    uint64_t r = t->rng;
+    double loss = 0;
+    uint64_t pairs = 0,
+             step0 = s->use_optim ? atomic_load_explicit(&s->pairs_done, memory_order_relaxed) : 0;
+    sg_block blk = {sen, len, 0, 0, sc->shrink, sc->negs, 0, alpha};
+    while (blk.first < len) {
+        size_t n = 0, p = blk.first;
+        for (; p < len; p++) {
+            uint64_t r1 = lcg(r);
+            size_t b = (size_t)(r1 % W), lo, hi;
+            context_range(&lo, &hi, p, b, W, len);
+            size_t draws = (hi - lo) * neg;
+            if (p > blk.first && n + draws > sc->neg_cap)
+                break;
+            r = r1;
+            sc->shrink[p] = (uint32_t)b;
+            for (size_t i = 0; i < draws; i++) {
+                r = lcg(r);
+                sc->negs[n++] = (uint32_t)((r >> 16) % NEG_TABLE_SIZE);
+            }
+        }
+        const uint32_t *table = s->neg_table;
+        for (size_t i = 0; i < n; i++) {
+            if (i + 16 < n)
+                __builtin_prefetch(table + sc->negs[i + 16], 0, 0);
+            sc->negs[i] = table[sc->negs[i]];
+        }
+        blk.end = p;
+        blk.n_negs = n;
+        pairs += s->train_block(s, &blk, sc->neu1e, sc->grad, step0 + pairs, &loss);
+        blk.first = p;
     }
     t->rng = r;
     atomic_store_explicit(&t->loss_sum,
@@ -186,15 +324,24 @@ static void *worker(void *arg)
     sg *s = t->s;
     size_t D = s->dim;
     uint32_t *sen = NULL;
-    float *neu1e = NULL, *grad = NULL;
+    sg_scratch sc = {0};
     embt__reader rd;
     embt_status st = embt__reader_open(&rd, s->input, t->offset);
     if (st)
         goto done;
+    if ((uint64_t)s->neg * (MAX_SENTENCE - 1) > SIZE_MAX / sizeof *sc.negs) {
+        st = embt__error_nomem();
+        goto done;
+    }
+    sc.neg_cap = (size_t)(MAX_SENTENCE - 1) * s->neg;
+    if (sc.neg_cap < NEG_BLOCK)
+        sc.neg_cap = NEG_BLOCK;
     sen = embt__malloc(MAX_SENTENCE * sizeof *sen);
-    neu1e = embt__malloc(D * sizeof *neu1e);
-    grad = embt__malloc(D * sizeof *grad);
-    if (!sen || !neu1e || !grad) {
+    sc.shrink = embt__malloc(MAX_SENTENCE * sizeof *sc.shrink);
+    sc.negs = embt__malloc(sc.neg_cap * sizeof *sc.negs);
+    sc.neu1e = embt__malloc(D * sizeof *sc.neu1e);
+    sc.grad = embt__malloc(D * sizeof *sc.grad);
+    if (!sen || !sc.shrink || !sc.negs || !sc.neu1e || !sc.grad) {
         st = embt__error_nomem();
         goto done;
     }
@@ -234,7 +381,7 @@ static void *worker(void *arg)
             }
             sen[len++] = id;
         }
-        train_sentence(s, t, sen, len, alpha, neu1e, grad);
+        train_sentence(s, t, sen, len, alpha, &sc);
         t->words += read;
         uint64_t total = atomic_fetch_add_explicit(&s->words_done, read, memory_order_relaxed);
         if (eof || t->words > share) {
@@ -255,8 +402,10 @@ done:
     }
     embt__reader_close(&rd);
     embt__free(sen);
-    embt__free(neu1e);
-    embt__free(grad);
+    embt__free(sc.shrink);
+    embt__free(sc.negs);
+    embt__free(sc.neu1e);
+    embt__free(sc.grad);
     atomic_fetch_sub(&s->running, 1);
     return NULL;
 }
@@ -752,6 +901,7 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
     s->input_size = file_size;
     if ((st = build_tables(s)))
         goto done;
+    s->train_block = pick_train_block();
     report->vocab_size = s->vocab_size;
     report->train_words = s->train_words;
     s->words_at_start = atomic_load(&s->words_done);

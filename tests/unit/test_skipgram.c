@@ -264,3 +264,217 @@ Test(skipgram, bad_inputs_fail_and_write_nothing)
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_EFORMAT);
     cr_assert(!tu_exists(out));
 }
+
+/* ---- the trainer against a pair-by-pair reference of the algorithm of embt/train.h ---- */
+
+#define REF_EXP_SIZE 1000
+#define REF_MAX_EXP 6
+#define REF_NEG_SLOTS 10000000u
+#define REF_MAX_SENTENCE 1000
+
+/* The trainer's dot product: 8 lanes, summed in order, then the tail. */
+static float ref_dot(const float *a, const float *b, size_t n)
+{
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (size_t j = 0; j < 8; j++)
+            acc[j] += a[i + j] * b[i + j];
+    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* One thread, no subsampling, SGD: trains syn0 and syn1 (rows, dim) as embt_sg_train() documents,
+ * one pair at a time with each random draw made where the pair needs it. `ids` is the corpus as
+ * vocabulary ids, -1 for an unknown word and -2 for a line end. */
+static void ref_train(float *syn0, float *syn1, const uint64_t *counts, size_t rows, size_t dim,
+                      const int64_t *ids, size_t n_ids, const embt_sg_options *o)
+{
+    float exp_table[REF_EXP_SIZE + 1];
+    for (int i = 0; i <= REF_EXP_SIZE; i++) {
+        double x = (i / (double)REF_EXP_SIZE * 2 - 1) * REF_MAX_EXP;
+        exp_table[i] = (float)(exp(x) / (exp(x) + 1));
+    }
+    uint32_t *table = malloc(REF_NEG_SLOTS * sizeof *table);
+    cr_assert_not_null(table);
+    double total = 0, cum = 0;
+    uint64_t train_words = 0;
+    for (size_t i = 0; i < rows; i++) {
+        total += pow((double)counts[i], 0.75);
+        train_words += counts[i];
+    }
+    size_t slot = 0;
+    for (size_t i = 0; i < rows; i++) {
+        cum += pow((double)counts[i], 0.75);
+        size_t end = (size_t)(cum / total * REF_NEG_SLOTS);
+        for (; slot < end && slot < REF_NEG_SLOTS; slot++)
+            table[slot] = (uint32_t)i;
+    }
+    for (; slot < REF_NEG_SLOTS; slot++)
+        table[slot] = (uint32_t)(rows - 1);
+    uint64_t sm = o->seed + 0x9E3779B97F4A7C15ull; /* splitmix64, first output */
+    sm = (sm ^ (sm >> 30)) * 0xBF58476D1CE4E5B9ull;
+    sm = (sm ^ (sm >> 27)) * 0x94D049BB133111EBull;
+    uint64_t r = sm ^ (sm >> 31);
+    size_t W = o->window;
+    uint64_t done = 0;
+    float *neu1e = malloc(dim * sizeof *neu1e);
+    uint32_t sen[REF_MAX_SENTENCE];
+    for (uint32_t epoch = 0; epoch < o->epoch; epoch++) {
+        size_t pos = 0;
+        while (pos < n_ids) {
+            double a0 = o->lr * (1.0 - (double)done / ((double)o->epoch * train_words + 1.0));
+            float alpha = (float)(a0 < o->lr * 1e-4 ? o->lr * 1e-4 : a0);
+            size_t len = 0;
+            for (; pos < n_ids && len < REF_MAX_SENTENCE; pos++) {
+                if (ids[pos] == -2 && len > 0) {
+                    pos++;
+                    break;
+                }
+                if (ids[pos] >= 0)
+                    sen[len++] = (uint32_t)ids[pos];
+            }
+            for (size_t sp = 0; sp < len; sp++) {
+                r = r * 25214903917ull + 11;
+                size_t b = r % W;
+                for (size_t a = b; a < 2 * W + 1 - b; a++) {
+                    ptrdiff_t c = (ptrdiff_t)sp - (ptrdiff_t)W + (ptrdiff_t)a;
+                    if (a == W || c < 0 || c >= (ptrdiff_t)len)
+                        continue;
+                    float *l1 = syn0 + sen[c] * dim;
+                    memset(neu1e, 0, dim * sizeof *neu1e);
+                    for (uint32_t d = 0; d <= o->neg; d++) {
+                        uint32_t target = sen[sp];
+                        float label = 1;
+                        if (d > 0) {
+                            r = r * 25214903917ull + 11;
+                            target = table[(r >> 16) % REF_NEG_SLOTS];
+                            if (target == sen[sp])
+                                continue;
+                            label = 0;
+                        }
+                        float *l2 = syn1 + target * dim;
+                        float f = ref_dot(l1, l2, dim), g;
+                        if (f > REF_MAX_EXP)
+                            g = label - 1;
+                        else if (f < -REF_MAX_EXP)
+                            g = label;
+                        else
+                            g = label - exp_table[(int)((f + REF_MAX_EXP) *
+                                                        (REF_EXP_SIZE / REF_MAX_EXP / 2))];
+                        g *= alpha;
+                        for (size_t k = 0; k < dim; k++)
+                            neu1e[k] += g * l2[k];
+                        for (size_t k = 0; k < dim; k++)
+                            l2[k] += g * l1[k];
+                    }
+                    for (size_t k = 0; k < dim; k++)
+                        l1[k] += neu1e[k];
+                }
+            }
+            done += len;
+        }
+    }
+    free(neu1e);
+    free(table);
+}
+
+/* Lines of 1 to 1,500 words (long lines are cut into sentences of 1,000) over 60 words of skewed
+ * frequencies plus words under min-count: blocks of planned draws split long sentences. */
+static const char *make_long_corpus(void)
+{
+    const char *path = tu_path("long.txt");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    uint64_t r = 11;
+    for (int line = 0; line < 40; line++) {
+        unsigned n = line % 7 == 0 ? 1500 : line % 5 == 0 ? 1 : (unsigned)(tu_rand(&r) % 60 + 2);
+        for (unsigned w = 0; w < n; w++) {
+            unsigned k = (unsigned)(tu_rand(&r) % 60);
+            if (tu_rand(&r) % 50 == 0)
+                fprintf(f, "once%u ", (unsigned)(tu_rand(&r) % 100000));
+            else
+                fprintf(f, "w%u ", k * k / 60); /* low ids far more frequent */
+        }
+        fputc('\n', f);
+    }
+    fclose(f);
+    return path;
+}
+
+static void check_against_reference(const char *in, embt_sg_options o)
+{
+    embt_sg_report rep;
+    TU_OK(embt_sg_train(&o, &rep));
+    embt_file *f = NULL;
+    TU_OK(embt_file_open(&f, o.output, NULL));
+    const embt_vocab *v;
+    const embt_table *t0, *t1;
+    TU_OK(embt_file_vocab(&v, f, "words"));
+    TU_OK(embt_file_table(&t0, f, "embedding"));
+    TU_OK(embt_file_table(&t1, f, "context"));
+    size_t rows = embt_vocab_size(v), dim = o.dim;
+    uint64_t *counts = malloc(rows * sizeof *counts);
+    for (size_t i = 0; i < rows; i++)
+        TU_OK(embt_vocab_count(&counts[i], v, (uint32_t)i));
+    /* the corpus as ids */
+    size_t len;
+    char *text = (char *)tu_read_file(in, &len);
+    int64_t *ids = malloc((len + 1) * sizeof *ids);
+    size_t n_ids = 0;
+    for (size_t i = 0; i < len;) {
+        if (text[i] == '\n') {
+            ids[n_ids++] = -2;
+            i++;
+        } else if (text[i] == ' ') {
+            i++;
+        } else {
+            size_t j = i;
+            while (j < len && text[j] != ' ' && text[j] != '\n')
+                j++;
+            uint32_t id;
+            ids[n_ids++] = embt_vocab_find(&id, v, text + i, j - i) == EMBT_OK ? (int64_t)id : -1;
+            i = j;
+        }
+    }
+    float *syn0 = malloc(rows * dim * sizeof *syn0), *syn1 = calloc(rows * dim, sizeof *syn1);
+    embt_matrix m = {syn0, rows, dim};
+    embt_init_options init = EMBT_INIT_OPTIONS_INIT;
+    init.kind = EMBT_INIT_UNIFORM;
+    init.low = -0.5 / (double)dim;
+    init.high = 0.5 / (double)dim;
+    init.seed = o.seed;
+    init.fan_in = dim;
+    TU_OK(embt_init_matrix(&m, &init));
+    ref_train(syn0, syn1, counts, rows, dim, ids, n_ids, &o);
+    cr_assert_eq(memcmp(embt_table_data(t0), syn0, rows * dim * sizeof *syn0), 0,
+                 "embedding differs from the reference");
+    cr_assert_eq(memcmp(embt_table_data(t1), syn1, rows * dim * sizeof *syn1), 0,
+                 "context differs from the reference");
+    embt_file_close(f);
+    free(counts);
+    free(text);
+    free(ids);
+    free(syn0);
+    free(syn1);
+}
+
+Test(skipgram, one_thread_equals_a_pair_by_pair_reference_bit_for_bit)
+{
+    const char *in = make_corpus();
+    check_against_reference(in, small_options(in, tu_path("ref.embt")));
+    in = make_long_corpus();
+    embt_sg_options o = small_options(in, tu_path("ref-long.embt"));
+    o.dim = 20; /* 8-lane blocks and a tail */
+    o.window = 6;
+    o.neg = 4;
+    o.min_count = 3;
+    o.seed = 5;
+    check_against_reference(in, o);
+    o.dim = 3; /* the tail only */
+    o.window = 1;
+    o.neg = 0;
+    check_against_reference(in, o);
+}
