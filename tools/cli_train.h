@@ -4,6 +4,8 @@
 #ifndef EMBT_CLI_TRAIN_H
 #define EMBT_CLI_TRAIN_H
 
+#include <signal.h>
+
 /* `embt train --task classify ...`: argv as given to cmd_train() (argv[0] "train"); returns the exit
  * code. Defined in tools/cli_train_classify.c. */
 int cli_train_classify(int argc, char **argv);
@@ -16,5 +18,12 @@ int cli_train_classify(int argc, char **argv);
  * message is printed on stderr and the exit code (1 unreadable, 2 bad key or value) is returned. */
 int cli_train_config(const char *path, int *argc_out, char ***argv_out);
 void cli_train_config_free(int argc, char **argv);
+
+/* Ctrl-C while training: cli_train_catch_sigint() clears the flag it returns and installs a SIGINT
+ * handler that sets it (the trainers stop at the next line or sentence and write a resumable
+ * file), saving the previous action in *old; cli_train_release_sigint() puts *old back. Defined in
+ * tools/cmd_train.c. */
+volatile sig_atomic_t *cli_train_catch_sigint(struct sigaction *old);
+void cli_train_release_sigint(const struct sigaction *old);
 
 #endif

@@ -1,6 +1,7 @@
 /* cli_train_classify.c: `embt train --task classify`: parses the classifier's options (fastText's
  * supervised settings as long options), opens the pretrained table, draws the progress line and
- * calls embt_classify_train(). cmd_train.c forwards its argv here. */
+ * calls embt_classify_train(), which Ctrl-C stops with a resumable file (--resume continues it).
+ * cmd_train.c forwards its argv here. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -45,10 +46,15 @@ static const char usage[] =
     "  --label PREFIX        label prefix (default __label__)\n"
     "  --bias                train linear.bias too (default: it stays 0, as fastText has none)\n"
     "  --optimizer sgd       the only optimiser of this task\n"
+    "  --resume FILE         continue a stopped run: settings, vocabularies, tables, line\n"
+    "                        positions and generator states come from FILE (--input defaults\n"
+    "                        to its input, which must hold the same lines); no setting options\n"
+    "  --stop-after N        stop after N lines and write a resumable OUT (exit 0)\n"
     "  -q, --quiet           no progress line and no summary\n"
     "  -h, --help            show this help\n"
     "\n"
-    "Exit status: 0 written, 1 error (input line and column named), 2 usage.\n";
+    "Ctrl-C finishes the current line, writes a resumable OUT and exits with status 130.\n"
+    "Exit status: 0 written, 1 error (input line and column named), 2 usage, 130 interrupted.\n";
 
 enum {
     OPT_TASK = 256,
@@ -69,7 +75,9 @@ enum {
     OPT_SEED,
     OPT_LABEL,
     OPT_OPTIMIZER,
-    OPT_BIAS
+    OPT_BIAS,
+    OPT_RESUME,
+    OPT_STOP_AFTER
 };
 
 static const struct option long_options[] = {
@@ -92,6 +100,8 @@ static const struct option long_options[] = {
     {"label", required_argument, NULL, OPT_LABEL},
     {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
     {"bias", no_argument, NULL, OPT_BIAS},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"stop-after", required_argument, NULL, OPT_STOP_AFTER},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -153,11 +163,44 @@ static int draw_progress(void *user, const embt_classify_progress *p)
     return 0;
 }
 
+/* The long name of option value c. */
+static const char *option_name(int c)
+{
+    for (const struct option *lo = long_options; lo->name; lo++)
+        if (lo->val == c)
+            return lo->name;
+    return "?";
+}
+
+/* training.input of the stopped run at `path` (a copy: free it), or NULL with an error line
+ * printed. */
+static char *resume_input(const char *path)
+{
+    embt_file *f = NULL;
+    embt_meta *m = NULL;
+    char *input = NULL;
+    const char *v;
+    size_t len = 0;
+    if (embt_file_open(&f, path, NULL) == EMBT_OK) {
+        const char *text = embt_file_metadata(f, &len);
+        if (embt_meta_parse(&m, text ? text : "", text ? len : 0) == EMBT_OK &&
+            embt_meta_get(&v, &len, m, "training.input") == EMBT_OK)
+            input = strndup(v, len);
+    }
+    if (!input)
+        cli_error_record("train", path, embt_error_last());
+    embt_meta_free(m);
+    embt_file_close(f);
+    return input;
+}
+
 int cli_train_classify(int argc, char **argv)
 {
     static const char cmd[] = "train";
     int rc = CLI_EXIT_ERROR;
     const char *input = NULL, *output = NULL, *pretrained = NULL, *ptable = "embedding";
+    const char *setting = NULL; /* a training setting given: --resume takes them from its file */
+    char *saved_input = NULL;
     bool quiet = false, fasttext_init = true;
     embt_classify_options o = EMBT_CLASSIFY_OPTIONS_INIT;
     embt_init_options init = EMBT_INIT_OPTIONS_INIT;
@@ -171,6 +214,8 @@ int cli_train_classify(int argc, char **argv)
         int c = getopt_long(argc, argv, ":qh", long_options, NULL);
         if (c == -1)
             break;
+        if (c >= OPT_PRETRAINED && c <= OPT_BIAS && c != OPT_OPTIMIZER)
+            setting = option_name(c);
         switch (c) {
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         case 'q': quiet = true; break;
@@ -180,6 +225,12 @@ int cli_train_classify(int argc, char **argv)
             break;
         case OPT_INPUT: input = optarg; break;
         case OPT_OUTPUT: output = optarg; break;
+        case OPT_RESUME: o.resume = optarg; break;
+        case OPT_STOP_AFTER:
+            if (!cli_parse_u64(&v, optarg, UINT64_MAX))
+                return cli_usage_error(cmd, "bad --stop-after '%s'", optarg);
+            o.stop_after_lines = v;
+            break;
         case OPT_PRETRAINED: pretrained = optarg; break;
         case OPT_PRETRAINED_TABLE: ptable = optarg; break;
         case OPT_FREEZE: o.freeze = 1; break;
@@ -247,13 +298,19 @@ int cli_train_classify(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!input || !output)
+    if (o.resume && setting)
+        return cli_usage_error(cmd, "--resume takes the settings from its file: no --%s", setting);
+    if (!output || (!input && !o.resume))
         return cli_usage_error(cmd, "--input and --output are required");
     if (o.freeze && !pretrained)
         return cli_usage_error(cmd, "--freeze needs --pretrained");
     if (!fasttext_init) {
         init.seed = o.seed;
         o.init = &init;
+    }
+    if (!input) {
+        if (!(input = saved_input = resume_input(o.resume)))
+            goto done;
     }
 
     if (pretrained) {
@@ -275,7 +332,11 @@ int cli_train_classify(int argc, char **argv)
         o.progress_user = &pl;
     }
     embt_classify_report rep;
+    struct sigaction old;
+    volatile sig_atomic_t *interrupted = cli_train_catch_sigint(&old);
+    o.stop_flag = interrupted;
     embt_status st = embt_classify_train(input, output, &o, &rep);
+    cli_train_release_sigint(&old);
     if (pl.drawn)
         fputc('\n', stderr);
     if (st) {
@@ -286,12 +347,14 @@ int cli_train_classify(int argc, char **argv)
     if (!quiet)
         fprintf(stderr,
                 "embt train: %llu lines, %llu tokens, %u words, %u labels, %llu buckets, dim %u, "
-                "%u pretrained rows; mean loss %.6f; training %.2f s, total %.2f s\n",
+                "%u pretrained rows; mean loss %.6f; training %.2f s, total %.2f s%s\n",
                 (unsigned long long)rep.lines, (unsigned long long)rep.ntokens, rep.nwords,
                 rep.nlabels, (unsigned long long)rep.bucket, rep.dim, rep.pretrained_rows, rep.loss,
-                rep.train_seconds, rep.total_seconds);
-    rc = CLI_EXIT_OK;
+                rep.train_seconds, rep.total_seconds,
+                rep.completed ? "" : " (stopped: resume with --resume)");
+    rc = *interrupted && !rep.completed ? 130 : CLI_EXIT_OK;
 done:
+    free(saved_input);
     embt_file_close(pf);
     return rc;
 }

@@ -105,6 +105,22 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+volatile sig_atomic_t *cli_train_catch_sigint(struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &sa, old);
+    return &interrupted;
+}
+
+void cli_train_release_sigint(const struct sigaction *old)
+{
+    sigaction(SIGINT, old, NULL);
+}
+
 static bool parse_f64(double *out, const char *s)
 {
     char *end;
@@ -149,10 +165,29 @@ static void progress(const embt_train_progress *p, void *user)
     fflush(stderr);
 }
 
-/* The task named by --task in argv (default skipgram), found without consuming options. */
+/* True when the .embt at `path` was written by the classifier (training.task). */
+static bool trained_by_classifier(const char *path)
+{
+    embt_file *f = NULL;
+    embt_meta *m = NULL;
+    const char *v;
+    size_t len = 0;
+    bool yes = false;
+    if (embt_file_open(&f, path, NULL) == EMBT_OK) {
+        const char *text = embt_file_metadata(f, &len);
+        yes = embt_meta_parse(&m, text ? text : "", text ? len : 0) == EMBT_OK &&
+              embt_meta_get(&v, &len, m, "training.task") == EMBT_OK && strcmp(v, "classify") == 0;
+    }
+    embt_meta_free(m);
+    embt_file_close(f);
+    return yes;
+}
+
+/* The task named by --task in argv, found without consuming options; without --task, the task of
+ * the --resume file (so that resuming needs no more than the file), else skipgram. */
 static const char *find_task(int argc, char **argv)
 {
-    const char *task = "skipgram";
+    const char *task = NULL, *resume = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
@@ -160,8 +195,14 @@ static const char *find_task(int argc, char **argv)
             task = argv[++i];
         else if (strncmp(argv[i], "--task=", 7) == 0)
             task = argv[i] + 7;
+        else if (strcmp(argv[i], "--resume") == 0 && i + 1 < argc)
+            resume = argv[++i];
+        else if (strncmp(argv[i], "--resume=", 9) == 0)
+            resume = argv[i] + 9;
     }
-    return task;
+    if (task)
+        return task;
+    return resume && trained_by_classifier(resume) ? "classify" : "skipgram";
 }
 
 static int train_skipgram(int argc, char **argv)
@@ -297,16 +338,11 @@ static int train_skipgram(int argc, char **argv)
     bool tty = isatty(STDERR_FILENO) && !quiet;
     if (tty)
         o.progress = progress;
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    interrupted = 0;
-    sigaction(SIGINT, &sa, &old);
-    o.stop_flag = &interrupted;
+    struct sigaction old;
+    o.stop_flag = cli_train_catch_sigint(&old);
     embt_sg_report rep;
     embt_status st = embt_sg_train(&o, &rep);
-    sigaction(SIGINT, &old, NULL);
+    cli_train_release_sigint(&old);
     if (tty)
         fputc('\n', stderr);
     if (st != EMBT_OK) {

@@ -1,6 +1,7 @@
 /* classify.c: the text classifier of embt/classify.h: the SGD step entry point (the kernels are
- * in classify_kernels.c), hogwild training over the encoded lines of classify_data.c, the model
- * file, and prediction and fastText's test metrics. */
+ * in classify_kernels.c), hogwild training over the encoded lines of classify_data.c, stopping and
+ * resuming (the state keys are classify_state.c's), the model file, and prediction and fastText's
+ * test metrics. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include "classify_data.h"
 #include "classify_kernels.h"
+#include "classify_state.h"
 #include "corpus.h"
 #include "embt/classify.h"
 
@@ -61,6 +63,7 @@ typedef struct cls_data {
     uint32_t *ntok; /* (n_lines) fastText's token count of the line */
     size_t n_lines, cap;
     uint64_t ntokens;
+    uint32_t crc; /* CRC-32 of every input line followed by LF: the input a resume must match */
 } cls_data;
 
 static void data_free(cls_data *d)
@@ -156,6 +159,7 @@ static embt_status encode_pass(cls_reader *r, cls_featurizer *fz, cls_data *data
         uint64_t ntok;
         if ((st = cls__reader_next(r, &line, &len, &got)) || !got)
             break;
+        data->crc = embt__crc32(embt__crc32(data->crc, line, len), "\n", 1);
         if ((st = cls__features(fz, line, len, &feat, &labels, &ntok, NULL)))
             break;
         if (labels.n == 0 || feat.n == 0)
@@ -180,11 +184,15 @@ typedef struct train_shared {
     double lr0;
     int train_bias;
     uint32_t epoch, threads, lr_update_rate;
-    uint64_t seed;
     uint64_t total;       /* epoch * ntokens */
     pthread_mutex_t sync; /* guards E-independent merges into W and b (threads > 1) */
-    uint64_t processed;   /* shared, __atomic */
-    int stop;             /* shared, __atomic */
+    uint64_t processed;   /* shared, __atomic: tokens of the lr schedule, earlier runs included */
+    uint64_t processed_at_start;
+    int stop;                         /* shared, __atomic */
+    uint64_t lines_run;               /* shared, __atomic: lines trained in this run */
+    uint64_t stop_after;              /* 0, or stop once lines_run reaches it */
+    volatile sig_atomic_t *stop_flag; /* the caller's; read by the calling thread only */
+    unsigned running;                 /* shared, __atomic: threads still training */
     struct timespec t0;
     embt_classify_progress_fn progress;
     void *progress_user;
@@ -194,8 +202,7 @@ typedef struct train_thread {
     train_shared *sh;
     uint32_t id;
     pthread_t th;
-    double loss_sum;
-    uint64_t n_loss;
+    cls_thread_state *s; /* where it stands: read at the start, saved in the output */
     embt_status st;
 } train_thread;
 
@@ -204,6 +211,13 @@ static double seconds_since(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+/* Thread t's contiguous share [*lo, *hi) of the n lines. */
+static void thread_share(size_t *lo, size_t *hi, size_t n, uint32_t t, uint32_t threads)
+{
+    *lo = n * t / threads;
+    *hi = n * (t + 1) / threads;
 }
 
 #define SYNC_LINES 32
@@ -240,18 +254,24 @@ static void prefetch_rows(const float *E, size_t dim, const uint32_t *ids, size_
     }
 }
 
+/* Trains from where tt->s stands to the last epoch, or until asked to stop; a stop is only seen
+ * between lines, so tt->s then names the next line and the resumed run repeats nothing. */
 static void *train_main(void *arg)
 {
     train_thread *tt = arg;
     train_shared *sh = tt->sh;
+    cls_thread_state *s = tt->s;
     const cls_data *data = sh->data;
     size_t nw = sh->nlabels * sh->dim + sh->nlabels; /* W then b */
     bool local_copy = sh->threads > 1;
+    /* one thread runs on the caller's: it may read the caller's flag itself */
+    bool poll = sh->stop_flag && sh->threads == 1;
     float *scratch =
         embt__malloc((2 * sh->dim + sh->nlabels + (local_copy ? 2 * nw : 0)) * sizeof *scratch);
     if (!scratch) {
         tt->st = EMBT_ENOMEM;
         __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&sh->running, 1, __ATOMIC_RELEASE);
         return NULL;
     }
     /* threads > 1: the dense linear layer is trained on a private copy (Wl, bl) whose change since
@@ -269,14 +289,13 @@ static void *train_main(void *arg)
         memcpy(Ws, Wl, nw * sizeof *Ws);
     }
     uint32_t since_sync = 0;
-    embt_rng rng;
-    embt_rng_seed(&rng, sh->seed + tt->id);
-    size_t lo = data->n_lines * tt->id / sh->threads;
-    size_t hi = data->n_lines * (tt->id + 1) / sh->threads;
-    uint64_t local = 0, since_report = 0;
-    for (uint32_t ep = 0; ep < sh->epoch; ep++) {
-        for (size_t i = lo; i < hi; i++) {
-            if (__atomic_load_n(&sh->stop, __ATOMIC_RELAXED))
+    size_t lo, hi;
+    thread_share(&lo, &hi, data->n_lines, tt->id, sh->threads);
+    uint64_t since_report = 0;
+    while (s->epoch < sh->epoch) {
+        for (; s->line < hi; s->line++) {
+            size_t i = (size_t)s->line;
+            if (__atomic_load_n(&sh->stop, __ATOMIC_RELAXED) || (poll && *sh->stop_flag))
                 goto out;
             uint64_t processed = __atomic_load_n(&sh->processed, __ATOMIC_RELAXED);
             double progress = (double)processed / (double)sh->total;
@@ -285,7 +304,7 @@ static void *train_main(void *arg)
             size_t nl = (size_t)(data->loff[i + 1] - data->loff[i]);
             uint32_t target = labels[0];
             if (nl > 1)
-                target = labels[(size_t)(embt_rng_double(&rng) * (double)nl)];
+                target = labels[(size_t)(embt_rng_double(&s->rng) * (double)nl)];
             const uint32_t *feat = data->feat.v + data->foff[i];
             size_t nf = (size_t)(data->foff[i + 1] - data->foff[i]);
             size_t next = i + 1 < hi ? i + 1 : lo;
@@ -295,75 +314,86 @@ static void *train_main(void *arg)
                 merge_linear(sh, Wl, Ws);
                 since_sync = 0;
             }
-            tt->loss_sum += sh->step(sh->E, Wl, sh->train_bias ? bl : NULL, sh->dim, sh->nlabels,
-                                     feat, nf, target, lr, sh->frozen, sh->n_frozen, scratch,
-                                     scratch + sh->dim, scratch + 2 * sh->dim);
-            tt->n_loss++;
-            local += data->ntok[i];
-            if (local > sh->lr_update_rate) {
-                __atomic_fetch_add(&sh->processed, local, __ATOMIC_RELAXED);
-                since_report += local;
-                local = 0;
+            s->loss_sum += sh->step(sh->E, Wl, sh->train_bias ? bl : NULL, sh->dim, sh->nlabels,
+                                    feat, nf, target, lr, sh->frozen, sh->n_frozen, scratch,
+                                    scratch + sh->dim, scratch + 2 * sh->dim);
+            s->updates++;
+            s->tokens += data->ntok[i];
+            if (s->tokens > sh->lr_update_rate) {
+                __atomic_fetch_add(&sh->processed, s->tokens, __ATOMIC_RELAXED);
+                since_report += s->tokens;
+                s->tokens = 0;
                 if (tt->id == 0 && sh->progress && since_report >= 10000) {
                     since_report = 0;
                     double secs = seconds_since(&sh->t0);
                     embt_classify_progress p = {
-                        progress, lr, tt->loss_sum / (double)tt->n_loss,
-                        secs > 0 ? (double)processed / secs / sh->threads : 0.0, secs};
+                        progress, lr, s->loss_sum / (double)s->updates,
+                        secs > 0 ? (double)(processed - sh->processed_at_start) / secs / sh->threads
+                                 : 0.0,
+                        secs};
                     if (sh->progress(sh->progress_user, &p)) {
                         tt->st = EMBT_ECANCELED;
                         __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
                     }
                 }
             }
+            if (sh->stop_after &&
+                __atomic_add_fetch(&sh->lines_run, 1, __ATOMIC_RELAXED) >= sh->stop_after)
+                __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
         }
+        s->epoch++;
+        s->line = lo;
     }
+    /* finished: the count then reaches epoch * ntokens, whatever the thread's last tokens were */
+    __atomic_fetch_add(&sh->processed, s->tokens, __ATOMIC_RELAXED);
+    s->tokens = 0;
 out:
     if (local_copy)
         merge_linear(sh, Wl, Ws);
-    __atomic_fetch_add(&sh->processed, local, __ATOMIC_RELAXED);
     embt__free(scratch);
+    __atomic_fetch_sub(&sh->running, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
-static embt_status run_threads(train_shared *sh, double *loss_out)
+static embt_status run_threads(train_shared *sh, train_thread *tt)
 {
     embt_status st = EMBT_OK;
-    train_thread *tt = embt__calloc(sh->threads, sizeof *tt);
-    if (!tt)
-        return embt__error_nomem();
     uint32_t started = 0;
     pthread_mutex_init(&sh->sync, NULL);
     clock_gettime(CLOCK_MONOTONIC, &sh->t0);
-    for (; started < sh->threads; started++) {
-        tt[started].sh = sh;
-        tt[started].id = started;
-        if (sh->threads == 1) {
-            train_main(&tt[0]);
-            continue;
+    __atomic_store_n(&sh->running, sh->threads, __ATOMIC_RELAXED);
+    if (sh->threads == 1) {
+        tt[0].sh = sh;
+        train_main(&tt[0]);
+        started = 1;
+    } else {
+        for (; started < sh->threads; started++) {
+            tt[started].sh = sh;
+            int e = pthread_create(&tt[started].th, NULL, train_main, &tt[started]);
+            if (e) {
+                __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_sub(&sh->running, sh->threads - started, __ATOMIC_RELEASE);
+                st = embt__error_sys(e, "cannot start a training thread");
+                break;
+            }
         }
-        int e = pthread_create(&tt[started].th, NULL, train_main, &tt[started]);
-        if (e) {
-            __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
-            st = embt__error_sys(e, "cannot start a training thread");
-            break;
+        /* the stop flag is set by a signal handler: only this thread reads it, and passes it on */
+        while (sh->stop_flag && __atomic_load_n(&sh->running, __ATOMIC_ACQUIRE) > 0) {
+            if (*sh->stop_flag)
+                __atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
         }
-    }
-    double loss = 0;
-    uint64_t n = 0;
-    for (uint32_t t = 0; t < started; t++) {
-        if (sh->threads > 1)
+        for (uint32_t t = 0; t < started; t++)
             pthread_join(tt[t].th, NULL);
-        loss += tt[t].loss_sum;
-        n += tt[t].n_loss;
+    }
+    for (uint32_t t = 0; t < started; t++) {
         if (!st && tt[t].st == EMBT_ENOMEM)
             st = embt__error_nomem();
         else if (!st && tt[t].st)
             st = embt__error(tt[t].st, EMBT_NO_OFFSET, NULL, 0, "training stopped by the caller");
     }
-    *loss_out = n ? loss / (double)n : 0.0;
     pthread_mutex_destroy(&sh->sync);
-    embt__free(tt);
     return st;
 }
 
@@ -406,9 +436,26 @@ static embt_status write_table(embt_writer *w, const char *name, const char *voc
     return embt_writer_add_table_f32(w, &ts, data);
 }
 
+/* The frozen-row mask (nwords) of a stopped run: u8, rank 1, tied to `words`. */
+static embt_status write_mask(embt_writer *w, const uint8_t *mask, uint32_t nwords)
+{
+    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
+    ts.name = "embedding.frozen";
+    ts.dtype = EMBT_DTYPE_U8;
+    ts.rank = 1;
+    ts.rows = nwords;
+    ts.cols = 1;
+    ts.vocab = "words";
+    embt_status st = embt_writer_table_begin(w, &ts);
+    if (!st)
+        st = embt_writer_table_append_raw(w, mask, nwords, NULL);
+    return st ? st : embt_writer_table_end(w);
+}
+
 typedef struct model_out {
     const embt__vocab *words, *labels;
     const float *E, *W, *b;
+    const uint8_t *frozen; /* (nwords) or NULL: written only to resume a stopped run */
     uint64_t bucket;
     uint32_t dim;
     const char *yaml;
@@ -434,6 +481,8 @@ static embt_status write_model(const char *path, const model_out *m)
         st = write_table(w, "linear.weight", "labels", 2, nlabels, m->dim, m->W);
     if (!st)
         st = write_table(w, "linear.bias", "labels", 1, nlabels, 1, m->b);
+    if (!st && m->frozen)
+        st = write_mask(w, m->frozen, nwords);
     if (!st)
         st = embt_writer_set_metadata(w, m->yaml, m->yaml_len);
     if (!st)
@@ -442,8 +491,24 @@ static embt_status write_model(const char *path, const model_out *m)
     return st;
 }
 
-static embt_status build_meta(embt_meta **out, const embt_classify_options *o, uint64_t bucket,
-                              uint32_t dim, const cls_data *data, double loss)
+/* What the metadata records besides the options: what they do not say (or no longer say, on a
+ * resumed run) and where the run stands. */
+typedef struct run_record {
+    const char *input;
+    const char *pretrained; /* "none", the pretrained file's name, or "yes" */
+    const char *init;       /* "fasttext_uniform_1_over_dim" or "initializer" */
+    int freeze;
+    uint64_t pretrained_rows;
+    uint64_t lines, ntokens, crc; /* of the encoded input */
+    double loss;                  /* mean over every update */
+    int completed;
+    uint64_t processed;
+    const cls_thread_state *th; /* (threads) */
+} run_record;
+
+static const char INIT_FASTTEXT[] = "fasttext_uniform_1_over_dim";
+
+static embt_status build_meta(embt_meta **out, const embt_classify_options *o, const run_record *r)
 {
     embt_meta *m = NULL;
     embt_status st = embt_meta_new(&m);
@@ -456,7 +521,7 @@ static embt_status build_meta(embt_meta **out, const embt_classify_options *o, u
     if (!st)
         st = embt_meta_set(m, "training.optimizer", "sgd");
     if (!st)
-        st = meta_setf(m, "training.dim", "%u", dim);
+        st = meta_setf(m, "training.dim", "%u", o->dim);
     if (!st)
         st = meta_setf(m, "training.lr", "%.17g", o->lr);
     if (!st)
@@ -468,7 +533,7 @@ static embt_status build_meta(embt_meta **out, const embt_classify_options *o, u
     if (!st)
         st = meta_setf(m, "training.word_ngrams", "%u", o->word_ngrams);
     if (!st)
-        st = meta_setf(m, "training.bucket", "%llu", (unsigned long long)bucket);
+        st = meta_setf(m, "training.bucket", "%llu", (unsigned long long)o->bucket);
     if (!st)
         st = meta_setf(m, "training.threads", "%u", o->threads);
     if (!st)
@@ -480,22 +545,28 @@ static embt_status build_meta(embt_meta **out, const embt_classify_options *o, u
     if (!st)
         st = embt_meta_set(m, "training.ngram_hash", "fasttext");
     if (!st)
-        st = embt_meta_set(m, "training.init",
-                           o->init ? "initializer" : "fasttext_uniform_1_over_dim");
+        st = embt_meta_set(m, "training.init", r->init);
     if (!st)
-        st = embt_meta_set(m, "training.pretrained",
-                           o->pretrained ? (o->pretrained_name ? o->pretrained_name : "yes")
-                                         : "none");
+        st = embt_meta_set(m, "training.pretrained", r->pretrained);
     if (!st)
-        st = embt_meta_set(m, "training.freeze", o->pretrained && o->freeze ? "true" : "false");
+        st = embt_meta_set(m, "training.freeze", r->freeze ? "true" : "false");
     if (!st)
         st = embt_meta_set(m, "training.bias", o->bias ? "true" : "false");
     if (!st)
-        st = meta_setf(m, "training.lines", "%zu", data->n_lines);
+        st = meta_setf(m, "training.lines", "%llu", (unsigned long long)r->lines);
     if (!st)
-        st = meta_setf(m, "training.ntokens", "%llu", (unsigned long long)data->ntokens);
+        st = meta_setf(m, "training.ntokens", "%llu", (unsigned long long)r->ntokens);
     if (!st)
-        st = meta_setf(m, "training.mean_loss", "%.9g", loss);
+        st = meta_setf(m, "training.mean_loss", "%.9g", r->loss);
+    if (!st)
+        st = embt_meta_set(m, "training.input", r->input);
+    if (!st)
+        st = meta_setf(m, "training.input_crc32", "%llu", (unsigned long long)r->crc);
+    if (!st)
+        st = meta_setf(m, "training.pretrained_rows", "%llu",
+                       (unsigned long long)r->pretrained_rows);
+    if (!st)
+        st = cls__state_save(m, r->completed, r->processed, r->th, o->threads);
     if (st) {
         embt_meta_free(m);
         m = NULL;
@@ -519,6 +590,134 @@ static embt_status alloc_embedding(embt_matrix *E, uint64_t rows, size_t dim)
         return embt__error_nomem();
     E->rows = rows;
     E->cols = dim;
+    return EMBT_OK;
+}
+
+/* ---- resuming a stopped run ------------------------------------------------------------------- */
+
+/* The settings build_meta() recorded, into o (resume, progress, flags and stop_* kept) and r.
+ * Strings point into m. */
+static embt_status load_settings(embt_classify_options *o, run_record *r, const embt_meta *m)
+{
+    const char *v;
+    size_t len;
+    embt_status st = embt_meta_get(&v, &len, m, "training.task");
+    if (st || strcmp(v, "classify") != 0)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "not a classifier's training file (training.task)");
+    enum { DIM, EPOCH, MIN_COUNT, NGRAMS, BUCKET, THREADS, SEED, RATE, LINES, NTOKENS, CRC, ROWS };
+    static const char *const keys[] = {
+        "training.dim",    "training.epoch",   "training.min_count",   "training.word_ngrams",
+        "training.bucket", "training.threads", "training.seed",        "training.lr_update_rate",
+        "training.lines",  "training.ntokens", "training.input_crc32", "training.pretrained_rows"};
+    uint64_t u[sizeof keys / sizeof keys[0]];
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if ((st = cls__meta_u64(&u[k], m, keys[k])))
+            return st;
+    if ((st = cls__meta_f64(&o->lr, m, "training.lr")))
+        return st;
+    if (u[DIM] > 65536 || u[EPOCH] > UINT32_MAX || u[MIN_COUNT] > UINT32_MAX ||
+        u[NGRAMS] > UINT32_MAX || u[THREADS] > 1024 || u[RATE] > UINT32_MAX ||
+        u[BUCKET] >= UINT32_MAX)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "bad training settings in the resume file");
+    o->dim = (uint32_t)u[DIM];
+    o->epoch = (uint32_t)u[EPOCH];
+    o->min_count = (uint32_t)u[MIN_COUNT];
+    o->word_ngrams = (uint32_t)u[NGRAMS];
+    o->bucket = u[BUCKET];
+    o->threads = (uint32_t)u[THREADS];
+    o->seed = u[SEED];
+    o->lr_update_rate = (uint32_t)u[RATE];
+    r->lines = u[LINES];
+    r->ntokens = u[NTOKENS];
+    r->crc = u[CRC];
+    r->pretrained_rows = u[ROWS];
+    const char *flags[2];
+    const char *const fkeys[2] = {"training.freeze", "training.bias"};
+    for (int k = 0; k < 2; k++)
+        if ((st = embt_meta_get(&flags[k], &len, m, fkeys[k])))
+            return st;
+    r->freeze = strcmp(flags[0], "true") == 0;
+    o->bias = strcmp(flags[1], "true") == 0;
+    if ((st = embt_meta_get(&o->label_prefix, &len, m, "training.label_prefix")) ||
+        (st = embt_meta_get(&r->init, &len, m, "training.init")) ||
+        (st = embt_meta_get(&r->pretrained, &len, m, "training.pretrained")))
+        return st;
+    o->pretrained = NULL; /* its rows are in the tables now */
+    o->init = NULL;
+    o->freeze = r->freeze;
+    o->pretrained_name = NULL;
+    return EMBT_OK;
+}
+
+/* Vocabulary `name` of f with its counts, in its order, into the empty d. */
+static embt_status load_vocab(embt__vocab *d, const embt_file *f, const char *name)
+{
+    const embt_vocab *v;
+    if (embt_file_vocab(&v, f, name) != EMBT_OK)
+        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no vocabulary '%s'", name);
+    for (uint32_t i = 0, n = embt_vocab_size(v); i < n; i++) {
+        size_t len;
+        uint64_t count = 0;
+        const char *tok = embt_vocab_token(v, i, &len);
+        embt_status st = tok ? embt_vocab_count(&count, v, i) : embt_error_last()->code;
+        if (st || (st = embt__vocab_add(d, tok, len, count, NULL)))
+            return st;
+    }
+    return EMBT_OK;
+}
+
+/* The parameters and the frozen mask of a stopped run: E (nwords + bucket, dim), W, b as
+ * allocated, *frozen_out (nwords) when r->freeze. */
+static embt_status load_params(embt_matrix *E, embt_matrix *W, embt_matrix *b, uint8_t **frozen_out,
+                               const embt_file *f, const run_record *r, uint32_t nwords,
+                               uint64_t bucket)
+{
+    size_t dim = (size_t)E->cols;
+    embt_status st = cls__read_table(E->data, f, "embedding", nwords, dim);
+    if (!st && bucket > 0)
+        st = cls__read_table(E->data + (size_t)nwords * dim, f, "embedding.ngrams", bucket, dim);
+    if (!st)
+        st = cls__read_table(W->data, f, "linear.weight", W->rows, dim);
+    if (!st)
+        st = cls__read_table(b->data, f, "linear.bias", b->rows, 1);
+    if (st || !r->freeze)
+        return st;
+    const embt_table *t;
+    if (embt_file_table(&t, f, "embedding.frozen") != EMBT_OK)
+        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0,
+                           "frozen rows: no table 'embedding.frozen'");
+    if (embt_table_dtype(t) != EMBT_DTYPE_U8 || embt_table_rows(t) != nwords ||
+        embt_table_cols(t) != 1)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "table embedding.frozen is not u8 with one value per word");
+    if (!(*frozen_out = embt__malloc(nwords ? nwords : 1)))
+        return embt__error_nomem();
+    if (nwords)
+        memcpy(*frozen_out, embt_table_data(t), nwords);
+    return EMBT_OK;
+}
+
+/* The threads' places of a stopped run, checked against the lines now encoded. */
+static embt_status load_positions(uint64_t *processed_out, cls_thread_state *th, const embt_meta *m,
+                                  const embt_classify_options *o, const cls_data *data)
+{
+    embt_status st = cls__state_load(NULL, processed_out, th, o->threads, m);
+    if (st)
+        return st;
+    if (*processed_out > (uint64_t)o->epoch * data->ntokens)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "training.state.processed exceeds epoch * ntokens");
+    for (uint32_t t = 0; t < o->threads; t++) {
+        size_t lo, hi;
+        thread_share(&lo, &hi, data->n_lines, t, o->threads);
+        if (th[t].epoch > o->epoch ||
+            (th[t].epoch < o->epoch && (th[t].line < lo || th[t].line > hi)))
+            return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                               "training.state.thread%u: epoch %u line %llu outside its share", t,
+                               th[t].epoch, (unsigned long long)th[t].line);
+    }
     return EMBT_OK;
 }
 
@@ -559,6 +758,75 @@ static embt_status check_options(embt_classify_options *o)
     return EMBT_OK;
 }
 
+/* Pass 1 of a new run: the vocabularies (training words by count, then the pretrained table's
+ * other words). */
+static embt_status build_vocabs(cls_reader *rd, embt__vocab *words, embt__vocab *labels,
+                                const embt_classify_options *o)
+{
+    embt_status st = count_pass(rd, words, labels, o->label_prefix);
+    if (st || (st = embt__vocab_finish(words, 0, o->min_count)) ||
+        (st = embt__vocab_finish(labels, 0, 1)))
+        return st;
+    if (labels->n == 0)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "no labelled line in the input");
+    if (!o->pretrained)
+        return EMBT_OK;
+    /* as fastText's -pretrainedVectors: every pretrained word joins the vocabulary (after the
+     * training words, in the pretrained order, count 0), so words never seen in training still
+     * have their pretrained row at prediction time */
+    const embt_vocab *pv = embt_table_vocab(o->pretrained);
+    size_t plen = strlen(o->label_prefix);
+    for (uint32_t pid = 0, np = embt_vocab_size(pv); pid < np; pid++) {
+        size_t len;
+        const char *tok = embt_vocab_token(pv, pid, &len);
+        if (!tok)
+            return embt_error_last()->code;
+        if ((len >= plen && memcmp(tok, o->label_prefix, plen) == 0) ||
+            embt__vocab_find(words, tok, len) != EMBT_NONE_ID)
+            continue;
+        if ((st = embt__vocab_add(words, tok, len, 0, NULL)))
+            return st;
+    }
+    return EMBT_OK;
+}
+
+/* The parameters of a new run: fastText's initialisation (input U(+-1/dim), output 0), then the
+ * pretrained rows; *frozen_out (nwords) with freeze. */
+static embt_status init_params(embt_matrix *E, uint8_t **frozen_out, uint64_t *copied_out,
+                               const embt__vocab *words, const embt_classify_options *o)
+{
+    size_t dim = o->dim;
+    embt_init_options io = EMBT_INIT_OPTIONS_INIT;
+    if (o->init) {
+        io = *o->init;
+    } else {
+        io.kind = EMBT_INIT_UNIFORM;
+        io.low = -1.0 / (double)dim;
+        io.high = 1.0 / (double)dim;
+        io.seed = o->seed;
+    }
+    embt_status st = embt_init_matrix(E, &io);
+    if (st || !o->pretrained)
+        return st;
+    const embt_vocab *pv = embt_table_vocab(o->pretrained);
+    uint8_t *frozen = NULL;
+    if (o->freeze && !(*frozen_out = frozen = embt__calloc(words->n ? words->n : 1, 1)))
+        return embt__error_nomem();
+    for (uint32_t pid = 0, np = embt_vocab_size(pv); pid < np; pid++) {
+        size_t len;
+        const char *tok = embt_vocab_token(pv, pid, &len);
+        uint32_t i = tok ? embt__vocab_find(words, tok, len) : EMBT_NONE_ID;
+        if (i == EMBT_NONE_ID)
+            continue;
+        if ((st = embt_table_read_row_f32(E->data + (size_t)i * dim, o->pretrained, pid)))
+            return st;
+        if (frozen)
+            frozen[i] = 1;
+        (*copied_out)++;
+    }
+    return EMBT_OK;
+}
+
 embt_status embt_classify_train(const char *input, const char *output,
                                 const embt_classify_options *opts, embt_classify_report *report)
 {
@@ -566,11 +834,14 @@ embt_status embt_classify_train(const char *input, const char *output,
     struct timespec t_start;
     clock_gettime(CLOCK_MONOTONIC, &t_start);
     embt_classify_options o = EMBT_CLASSIFY_OPTIONS_INIT;
-    if (opts)
+    if (opts && opts->version == 1) {
+        /* a version-1 struct ends before `resume` */
+        memcpy(&o, opts, offsetof(embt_classify_options, resume));
+        o.version = EMBT_CLASSIFY_OPTIONS_VERSION;
+    } else if (opts) {
         o = *opts;
-    embt_status st = check_options(&o);
-    if (st)
-        return st;
+    }
+    embt_status st = EMBT_OK;
     FILE *f = NULL;
     cls_reader rd = {0};
     embt__vocab words, labels;
@@ -580,54 +851,61 @@ embt_status embt_classify_train(const char *input, const char *output,
     cls_data data = {0};
     embt_matrix E = {0}, W = {0}, b = {0};
     uint8_t *frozen = NULL;
-    embt_meta *meta = NULL;
-    uint32_t copied = 0;
-    double loss = 0, train_secs = 0;
+    embt_meta *meta = NULL, *rmeta = NULL;
+    embt_file *rf = NULL;
+    cls_thread_state *states = NULL;
+    train_thread *tt = NULL;
+    run_record rec = {0};
+    double train_secs = 0;
+    rec.input = input;
+    rec.init = INIT_FASTTEXT;
+    rec.pretrained = "none";
+
+    if (o.resume) {
+        /* settings, vocabularies, tables and positions all come from the stopped run */
+        size_t mlen = 0;
+        if ((st = embt_file_open(&rf, o.resume, NULL)))
+            goto done;
+        const char *mtext = embt_file_metadata(rf, &mlen);
+        if ((st = embt_meta_parse(&rmeta, mtext ? mtext : "", mtext ? mlen : 0)) ||
+            (st = load_settings(&o, &rec, rmeta)) || (st = load_vocab(&words, rf, "words")) ||
+            (st = load_vocab(&labels, rf, "labels")))
+            goto done;
+        if (labels.n == 0) {
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "the resume file has no label");
+            goto done;
+        }
+    } else {
+        if (o.init)
+            rec.init = "initializer";
+        if (o.pretrained)
+            rec.pretrained = o.pretrained_name ? o.pretrained_name : "yes";
+        rec.freeze = o.pretrained && o.freeze;
+    }
+    if ((st = check_options(&o)))
+        goto done;
 
     f = fopen(input, "rb");
     if (!f) {
         st = embt__error_sys(errno, "cannot open the input");
         goto done;
     }
-    if ((st = cls__reader_init(&rd, f)) || (st = count_pass(&rd, &words, &labels, o.label_prefix)))
+    if ((st = cls__reader_init(&rd, f)))
         goto done;
-    if ((st = embt__vocab_finish(&words, 0, o.min_count)) ||
-        (st = embt__vocab_finish(&labels, 0, 1)))
-        goto done;
-    if (labels.n == 0) {
-        st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "no labelled line in the input");
-        goto done;
-    }
-    if (o.pretrained) {
-        /* as fastText's -pretrainedVectors: every pretrained word joins the vocabulary (after the
-         * training words, in the pretrained order, count 0), so words never seen in training
-         * still have their pretrained row at prediction time */
-        const embt_vocab *pv = embt_table_vocab(o.pretrained);
-        size_t plen = strlen(o.label_prefix);
-        for (uint32_t pid = 0, np = embt_vocab_size(pv); pid < np; pid++) {
-            size_t len;
-            const char *tok = embt_vocab_token(pv, pid, &len);
-            if (!tok) {
-                st = embt_error_last()->code;
-                goto done;
-            }
-            if ((len >= plen && memcmp(tok, o.label_prefix, plen) == 0) ||
-                embt__vocab_find(&words, tok, len) != EMBT_NONE_ID)
-                continue;
-            if ((st = embt__vocab_add(&words, tok, len, 0, NULL)))
-                goto done;
+    if (!o.resume) {
+        if ((st = build_vocabs(&rd, &words, &labels, &o)))
+            goto done;
+        if (fseek(f, 0, SEEK_SET) != 0) {
+            st = embt__error_sys(errno, "cannot rewind the input (it must be a regular file)");
+            goto done;
         }
+        rd.line_no = 0;
     }
     uint32_t nwords = words.n, nlabels = labels.n;
     if ((uint64_t)nwords + o.bucket >= UINT32_MAX) {
         st = embt__error(EMBT_ELIMIT, EMBT_NO_OFFSET, NULL, 0, "words + bucket exceed 2^32 - 2");
         goto done;
     }
-    if (fseek(f, 0, SEEK_SET) != 0) {
-        st = embt__error_sys(errno, "cannot rewind the input (it must be a regular file)");
-        goto done;
-    }
-    rd.line_no = 0;
     fz = (cls_featurizer){
         o.label_prefix, strlen(o.label_prefix), dict_lookup, dict_lookup, &words, &labels,
         nwords,         o.word_ngrams,          o.bucket,    {0}};
@@ -639,40 +917,42 @@ embt_status embt_classify_train(const char *input, const char *output,
         st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "no line with a known word");
         goto done;
     }
-
-    /* parameters: fastText's initialisation (input U(+-1/dim), output 0) */
-    size_t dim = o.dim;
-    if ((st = alloc_embedding(&E, (uint64_t)nwords + o.bucket, dim)) ||
-        (st = embt_matrix_alloc(&W, nlabels, dim)) || (st = embt_matrix_alloc(&b, nlabels, 1)))
+    if (o.resume &&
+        (data.n_lines != rec.lines || data.ntokens != rec.ntokens || data.crc != rec.crc)) {
+        /* the saved positions are line numbers: they mean nothing for other lines */
+        st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                         "the input differs from the stopped run's (%zu lines, %llu tokens, "
+                         "crc32 %llu; it had %llu, %llu, %llu)",
+                         data.n_lines, (unsigned long long)data.ntokens,
+                         (unsigned long long)data.crc, (unsigned long long)rec.lines,
+                         (unsigned long long)rec.ntokens, (unsigned long long)rec.crc);
         goto done;
-    embt_init_options io = EMBT_INIT_OPTIONS_INIT;
-    if (o.init) {
-        io = *o.init;
-    } else {
-        io.kind = EMBT_INIT_UNIFORM;
-        io.low = -1.0 / (double)dim;
-        io.high = 1.0 / (double)dim;
-        io.seed = o.seed;
     }
-    if ((st = embt_init_matrix(&E, &io)))
+    rec.lines = data.n_lines;
+    rec.ntokens = data.ntokens;
+    rec.crc = data.crc;
+
+    if ((st = alloc_embedding(&E, (uint64_t)nwords + o.bucket, o.dim)) ||
+        (st = embt_matrix_alloc(&W, nlabels, o.dim)) || (st = embt_matrix_alloc(&b, nlabels, 1)))
         goto done;
-    if (o.pretrained) {
-        const embt_vocab *pv = embt_table_vocab(o.pretrained);
-        if (o.freeze && !(frozen = embt__calloc(nwords ? nwords : 1, 1))) {
-            st = embt__error_nomem();
+    states = embt__calloc(o.threads, sizeof *states);
+    tt = embt__calloc(o.threads, sizeof *tt);
+    if (!states || !tt) {
+        st = embt__error_nomem();
+        goto done;
+    }
+    if (o.resume) {
+        if ((st = load_params(&E, &W, &b, &frozen, rf, &rec, nwords, o.bucket)) ||
+            (st = load_positions(&rec.processed, states, rmeta, &o, &data)))
             goto done;
-        }
-        for (uint32_t pid = 0, np = embt_vocab_size(pv); pid < np; pid++) {
-            size_t len;
-            const char *tok = embt_vocab_token(pv, pid, &len);
-            uint32_t i = tok ? embt__vocab_find(&words, tok, len) : EMBT_NONE_ID;
-            if (i == EMBT_NONE_ID)
-                continue;
-            if ((st = embt_table_read_row_f32(E.data + (size_t)i * dim, o.pretrained, pid)))
-                goto done;
-            if (frozen)
-                frozen[i] = 1;
-            copied++;
+    } else {
+        if ((st = init_params(&E, &frozen, &rec.pretrained_rows, &words, &o)))
+            goto done;
+        for (uint32_t t = 0; t < o.threads; t++) {
+            size_t lo, hi;
+            thread_share(&lo, &hi, data.n_lines, t, o.threads);
+            states[t].line = lo;
+            embt_rng_seed(&states[t].rng, o.seed + t);
         }
     }
 
@@ -680,7 +960,7 @@ embt_status embt_classify_train(const char *input, const char *output,
     sh.E = E.data;
     sh.W = W.data;
     sh.b = b.data;
-    sh.dim = dim;
+    sh.dim = o.dim;
     sh.nlabels = nlabels;
     sh.frozen = frozen;
     sh.n_frozen = frozen ? nwords : 0;
@@ -691,20 +971,37 @@ embt_status embt_classify_train(const char *input, const char *output,
     sh.epoch = o.epoch;
     sh.threads = o.threads;
     sh.lr_update_rate = o.lr_update_rate;
-    sh.seed = o.seed;
     sh.total = (uint64_t)o.epoch * data.ntokens;
+    sh.processed = sh.processed_at_start = rec.processed;
+    sh.stop_after = o.stop_after_lines;
+    sh.stop_flag = o.stop_flag;
     sh.progress = o.progress;
     sh.progress_user = o.progress_user;
-    if ((st = run_threads(&sh, &loss)))
+    for (uint32_t t = 0; t < o.threads; t++) {
+        tt[t].id = t;
+        tt[t].s = &states[t];
+    }
+    if ((st = run_threads(&sh, tt)))
         goto done;
     train_secs = seconds_since(&sh.t0);
 
+    double loss_sum = 0;
+    uint64_t updates = 0;
+    rec.completed = 1;
+    for (uint32_t t = 0; t < o.threads; t++) {
+        loss_sum += states[t].loss_sum;
+        updates += states[t].updates;
+        rec.completed &= states[t].epoch >= o.epoch;
+    }
+    rec.loss = updates ? loss_sum / (double)updates : 0.0;
+    rec.processed = __atomic_load_n(&sh.processed, __ATOMIC_RELAXED);
+    rec.th = states;
     const char *yaml;
     size_t yaml_len;
-    if ((st = build_meta(&meta, &o, o.bucket, o.dim, &data, loss)) ||
-        (st = embt_meta_emit(&yaml, &yaml_len, meta)))
+    if ((st = build_meta(&meta, &o, &rec)) || (st = embt_meta_emit(&yaml, &yaml_len, meta)))
         goto done;
-    model_out mo = {&words, &labels, E.data, W.data, b.data, o.bucket, o.dim, yaml, yaml_len};
+    model_out mo = {&words,   &labels, E.data, W.data,  b.data, rec.completed ? NULL : frozen,
+                    o.bucket, o.dim,   yaml,   yaml_len};
     if ((st = write_model(output, &mo)))
         goto done;
     if (report) {
@@ -714,10 +1011,11 @@ embt_status embt_classify_train(const char *input, const char *output,
         report->nlabels = nlabels;
         report->bucket = o.bucket;
         report->dim = o.dim;
-        report->pretrained_rows = copied;
-        report->loss = loss;
+        report->pretrained_rows = (uint32_t)rec.pretrained_rows;
+        report->loss = rec.loss;
         report->train_seconds = train_secs;
         report->total_seconds = seconds_since(&t_start);
+        report->completed = rec.completed;
     }
 done:
     if (f)
@@ -731,7 +1029,11 @@ done:
     embt_matrix_release(&W);
     embt_matrix_release(&b);
     embt__free(frozen);
+    embt__free(states);
+    embt__free(tt);
     embt_meta_free(meta);
+    embt_meta_free(rmeta);
+    embt_file_close(rf);
     return st;
 }
 

@@ -3,10 +3,12 @@
  * and the signal is sent then. Skip-gram (spec/CLI.md, embt train): SIGINT finishes the sentence,
  * writes a resumable OUT that validates, and exits 130; --resume from it finishes the run. SIGKILL
  * leaves the --pretrained input (here also the output) byte for byte as it was, and no temporary
- * file. The classifier has no resumable state: SIGINT ends it with status 130 (killed by the signal
- * or exit 130) and nothing written; SIGKILL leaves its --pretrained input intact.
- * The number of skip-gram epochs comes from the speed a first run reports, so that the interrupted run
- * and its resumption take about 1.5 s in any build (Debug, sanitizers, Release). */
+ * file. The classifier (embt train --task classify) likewise: SIGINT finishes the current line,
+ * writes a resumable OUT that validates (not completed), exits 130, and --resume finishes a model
+ * that `embt test` reads; --stop-after then --resume with one thread writes the bytes of one
+ * uninterrupted run; SIGKILL leaves the --pretrained input intact and writes nothing.
+ * The number of epochs comes from the speed a first run reports, so that the interrupted run and
+ * its resumption take about 1.5 s in any build (Debug, sanitizers, Release). */
 #define _XOPEN_SOURCE 700 /* posix_openpt, grantpt, unlockpt, ptsname */
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -328,7 +330,7 @@ Test(train_signal, skipgram_sigint_writes_a_resumable_file_and_exits_130)
                 speed, epochs, words, t_int, total, t_res);
 }
 
-Test(train_signal, classifier_sigint_and_sigkill_write_nothing_and_keep_the_inputs)
+Test(train_signal, classifier_sigkill_leaves_the_pretrained_input_intact)
 {
     char corpus[PATH_MAX], out[PATH_MAX], pre[PATH_MAX];
     snprintf(corpus, sizeof corpus, "%s", tu_path("train.txt"));
@@ -339,27 +341,169 @@ Test(train_signal, classifier_sigint_and_sigkill_write_nothing_and_keep_the_inpu
     size_t len;
     uint8_t *before = tu_read_file(pre, &len);
     size_t entries = tu_count_entries();
-    const int sigs[2] = {SIGINT, SIGKILL};
-    for (int i = 0; i < 2; i++) {
-        const char *args[] = {"train", "--task",       "classify", "--input", corpus,   "--output",
-                              out,     "--pretrained", pre,        "--epoch", "100000", NULL};
-        child c;
-        spawn(&c, args);
-        cr_assert(read_until(&c, "words/s/thread", 60), "no progress line; stderr: %s", c.err);
-        cr_assert_eq(kill(c.pid, sigs[i]), 0);
-        int status = reap(&c, 30);
-        if (sigs[i] == SIGINT)
-            cr_assert((WIFSIGNALED(status) && WTERMSIG(status) == SIGINT) ||
-                          (WIFEXITED(status) && WEXITSTATUS(status) == 130),
-                      "SIGINT: status 0x%x; stderr: %s", (unsigned)status, c.err);
-        else
-            cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-        cr_assert_not(tu_exists(out), "signal %d: an output was written", sigs[i]);
-        cr_assert_eq(tu_count_entries(), entries, "signal %d: a file was left", sigs[i]);
-        size_t len2;
-        uint8_t *after = tu_read_file(pre, &len2);
-        cr_assert(len == len2 && memcmp(before, after, len) == 0, "the pretrained input changed");
-        free(after);
-    }
+    const char *args[] = {"train", "--task",       "classify", "--input", corpus,   "--output",
+                          out,     "--pretrained", pre,        "--epoch", "100000", NULL};
+    child c;
+    spawn(&c, args);
+    cr_assert(read_until(&c, "words/s/thread", 60), "no progress line; stderr: %s", c.err);
+    cr_assert_eq(kill(c.pid, SIGKILL), 0);
+    int status = reap(&c, 30);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    cr_assert_not(tu_exists(out), "an output was written");
+    cr_assert_eq(tu_count_entries(), entries, "a file was left");
+    size_t len2;
+    uint8_t *after = tu_read_file(pre, &len2);
+    cr_assert(len == len2 && memcmp(before, after, len) == 0, "the pretrained input changed");
+    free(after);
     free(before);
+}
+
+/* The lines a classifier's file says its `threads` threads trained, over all runs. */
+static unsigned long long updates(const char *path, const char *threads)
+{
+    unsigned long long n = 0;
+    for (int t = 0; t < atoi(threads); t++) {
+        char key[64], buf[64];
+        snprintf(key, sizeof key, "training.state.thread%d.updates", t);
+        n += strtoull(meta_value(path, key, buf, sizeof buf), NULL, 10);
+    }
+    return n;
+}
+
+/* SIGINT, with `threads` threads (1: the trainer reads the flag between lines; 2: the calling
+ * thread watches it for the workers), then --resume. */
+static void classifier_sigint_then_resume(const char *threads)
+{
+    char corpus[PATH_MAX], out[PATH_MAX], done[PATH_MAX], pre[PATH_MAX];
+    snprintf(corpus, sizeof corpus, "%s", tu_path("train.txt"));
+    snprintf(out, sizeof out, "%s", tu_path("model.embt"));
+    snprintf(done, sizeof done, "%s", tu_path("done.embt"));
+    snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
+    const int lines = 2000; /* 24,000 tokens: a label, 10 words and </s> each */
+    write_corpus(corpus, lines, true);
+    write_pretrained(pre);
+
+    /* 1. how fast this build trains (tokens/s/thread): the first progress lines of an endless run */
+    const char *probe[] = {"train",    "--task",    "classify",      "--input", corpus,
+                           "--output", out,         "--epoch",       "100000",  "--pretrained",
+                           pre,        "--freeze",  "--word-ngrams", "2",       "--bucket",
+                           "1000",     "--threads", threads,         NULL};
+    child c;
+    spawn(&c, probe);
+    cr_assert(read_until(&c, "words/s/thread", 60), "no progress line; stderr: %s", c.err);
+    read_until(&c, "\x01never", 0.3);
+    double speed = progress_speed(&c);
+    kill(c.pid, SIGKILL);
+    reap(&c, 30);
+    cr_assert_not(tu_exists(out));
+    cr_assert_gt(speed, 0, "stderr: %s", c.err);
+    long epochs = (long)(speed * 1.5 / (lines * 12)) + 1;
+    if (epochs < 2)
+        epochs = 2;
+    char ep[32];
+    snprintf(ep, sizeof ep, "%ld", epochs);
+
+    /* 2. SIGINT once training runs (frozen pretrained rows and n-grams: all the state is kept) */
+    const char *args[] = {"train",    "--task",    "classify",      "--input", corpus,
+                          "--output", out,         "--epoch",       ep,        "--pretrained",
+                          pre,        "--freeze",  "--word-ngrams", "2",       "--bucket",
+                          "1000",     "--threads", threads,         NULL};
+    spawn(&c, args);
+    cr_assert(read_until(&c, "words/s/thread", 60), "no progress line; stderr: %s", c.err);
+    cr_assert_eq(kill(c.pid, SIGINT), 0);
+    int status = reap(&c, 60);
+    cr_assert(WIFEXITED(status), "killed by signal %d; stderr: %s", WTERMSIG(status), c.err);
+    cr_assert_eq(WEXITSTATUS(status), 130, "exit %d; stderr: %s", WEXITSTATUS(status), c.err);
+    cr_assert(strstr(c.err, "resume with --resume"), "stderr: %s", c.err);
+    cr_assert_eq(file_size(tu_path("stdout")), 0, "stdout is not empty");
+    cr_assert(tu_exists(out), "no output after SIGINT");
+    cr_assert_eq(tu_count_temp(tu_dir, "model.embt"), 0, "a temporary file was left");
+    const char *vargs[] = {"validate", out, NULL};
+    cr_assert_eq(run(vargs), 0, "the interrupted output does not validate");
+    char buf[128];
+    cr_assert_str_eq(meta_value(out, "training.state.completed", buf, sizeof buf), "false");
+    unsigned long long trained = updates(out, threads);
+    cr_assert_gt(trained, 0, "SIGINT came before any training");
+    cr_assert_lt(trained, (unsigned long long)epochs * lines, "the run was not interrupted");
+
+    /* 3. --resume continues (input and settings from the file), finishes, and `embt test` reads
+     * the model */
+    const char *bad[] = {"train",    "--task", "classify", "--resume", out,
+                         "--output", done,     "--epoch",  "3",        NULL};
+    cr_assert_eq(run(bad), 2, "--resume with a setting must be a usage error");
+    const char *rargs[] = {"train",    "--task", "classify", "--resume", out,
+                           "--output", done,     "-q",       NULL};
+    cr_assert_eq(run(rargs), 0);
+    const char *vdone[] = {"validate", done, NULL};
+    cr_assert_eq(run(vdone), 0);
+    cr_assert_str_eq(meta_value(done, "training.state.completed", buf, sizeof buf), "true");
+    cr_assert_str_eq(meta_value(done, "training.epoch", buf, sizeof buf), ep);
+    cr_assert_str_eq(meta_value(done, "training.threads", buf, sizeof buf), threads);
+    cr_assert_eq(updates(done, threads), (unsigned long long)epochs * lines,
+                 "not every line was trained once per epoch");
+    const char *targs[] = {"test", done, corpus, NULL};
+    cr_assert_eq(run(targs), 0);
+    size_t n;
+    char *text = (char *)tu_read_file(tu_path("stdout"), &n);
+    cr_assert(n >= 7 && memcmp(text, "N\t2000\n", 7) == 0, "embt test printed: %.*s", (int)n, text);
+    free(text);
+    cr_log_info("%s thread(s), %.0f tokens/s/thread: %ld epochs; interrupted after %llu lines",
+                threads, speed, epochs, trained);
+}
+
+Test(train_signal, classifier_sigint_writes_a_resumable_file_and_exits_130)
+{
+    classifier_sigint_then_resume("1");
+}
+
+Test(train_signal, classifier_with_two_threads_sigint_writes_a_resumable_file_and_exits_130)
+{
+    classifier_sigint_then_resume("2");
+}
+
+/* --stop-after then --resume with one thread: the same bytes as one uninterrupted run. */
+Test(train_signal, classifier_stop_after_then_resume_equals_one_run)
+{
+    char in[PATH_MAX], whole[PATH_MAX], stopped[PATH_MAX], resumed[PATH_MAX];
+    snprintf(in, sizeof in, "%s/tests/fixtures/classify/train.txt", getenv("EMBT_SOURCE_DIR"));
+    snprintf(whole, sizeof whole, "%s", tu_path("whole.embt"));
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    snprintf(resumed, sizeof resumed, "%s", tu_path("resumed.embt"));
+    const char *args[] = {
+        "train", "--task",   "classify", "--input",   in,    "--output", whole, "--dim",
+        "8",     "--epoch",  "10",       "--lr",      "0.5", "--seed",   "7",   "--word-ngrams",
+        "2",     "--bucket", "64",       "--threads", "1",   "-q",       NULL};
+    cr_assert_eq(run(args), 0);
+    const char *sargs[] = {"train",
+                           "--task",
+                           "classify",
+                           "--input",
+                           in,
+                           "--output",
+                           stopped,
+                           "--dim",
+                           "8",
+                           "--epoch",
+                           "10",
+                           "--lr",
+                           "0.5",
+                           "--seed",
+                           "7",
+                           "--word-ngrams",
+                           "2",
+                           "--bucket",
+                           "64",
+                           "--threads",
+                           "1",
+                           "-q",
+                           "--stop-after",
+                           "23",
+                           NULL};
+    cr_assert_eq(run(sargs), 0);
+    char buf[64];
+    cr_assert_str_eq(meta_value(stopped, "training.state.completed", buf, sizeof buf), "false");
+    /* no --task: the file says it is a classifier's; no --input: the file names it */
+    const char *rargs[] = {"train", "--resume", stopped, "--output", resumed, "-q", NULL};
+    cr_assert_eq(run(rargs), 0);
+    cr_assert(tu_same_file(whole, resumed), "stopped and resumed: not the uninterrupted file");
 }

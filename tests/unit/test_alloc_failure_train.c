@@ -1,7 +1,7 @@
 /* test_alloc_failure_train.c: out-of-memory paths of training. An allocator installed with
  * embt_set_allocator() fails the n-th allocation; embt_sg_train() (from scratch with Adam, from a
  * pretrained file, resumed) and embt_classify_train() (word n-grams, one and two threads,
- * pretrained rows) must fail with EMBT_ENOMEM, free everything and leave no output and no
+ * pretrained rows, resumed) must fail with EMBT_ENOMEM, free everything and leave no output and no
  * temporary file, and the inputs stay byte for byte as they were. The classifier is tried at every
  * n. Skip-gram is tried at every n up to the start of training; after that each failure costs the
  * trainer's 0.1 s monitoring tick and its 40 MB negative table, so the allocations of the output
@@ -333,4 +333,34 @@ Test(alloc_failure_train, classifier_from_pretrained_fails_cleanly_at_every_allo
     size_t n = train_at_every_allocation(run_classify, &o, out, pre);
     cr_log_info("classifier from pretrained rows (frozen): %zu allocations", n);
     embt_file_close(pf);
+}
+
+Test(alloc_failure_train, resumed_classifier_fails_cleanly_at_every_allocation)
+{
+    char in[PATH_MAX], out[PATH_MAX], pre[PATH_MAX], stopped[PATH_MAX];
+    snprintf(in, sizeof in, "%s", fixture("classify", "train.txt"));
+    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
+    snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    arm(0);
+    tu_sample s = {12, 4, EMBT_DTYPE_F16, 0, 0, NULL};
+    TU_OK(tu_write_sample(pre, &s));
+    embt_file *pf = NULL;
+    TU_OK(embt_file_open(&pf, pre, NULL));
+    /* a stopped run with every part of the resume state: n-gram rows, the frozen-row mask */
+    embt_classify_options o = EMBT_CLASSIFY_OPTIONS_INIT;
+    TU_OK(embt_file_table(&o.pretrained, pf, "embedding"));
+    o.freeze = 1;
+    o.epoch = 2;
+    o.word_ngrams = 2;
+    o.bucket = 64;
+    o.stop_after_lines = 9;
+    embt_classify_report rep;
+    TU_OK(embt_classify_train(in, stopped, &o, &rep));
+    embt_file_close(pf);
+    cr_assert_eq(rep.completed, 0);
+    embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+    r.resume = stopped;
+    size_t n = train_at_every_allocation(run_classify, &r, out, stopped);
+    cr_log_info("resumed classifier (frozen rows, bigrams): %zu allocations", n);
 }

@@ -2,7 +2,8 @@
  * (tests/fixtures/classify/torch_step.txt), frozen rows, fastText's hash and n-gram rows, training
  * that is deterministic with one thread and lowers the loss, the model file (verified, shapes,
  * metadata), malformed input lines with their line and column, prediction and test metrics on a
- * model written by hand. */
+ * model written by hand, and training stopped (after N lines, by the flag) then resumed: the same
+ * bytes as one run with one thread, frozen rows kept, another input refused. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -421,10 +422,9 @@ Test(classify_train, two_threads_train_a_usable_model, .init = tu_setup, .fini =
     cr_expect_geq(m.predicted_gold, 12);
 }
 
-Test(classify_train, pretrained_rows_are_copied_and_frozen, .init = tu_setup, .fini = tu_teardown)
+/* A pretrained table with "bread" (a training word) and "pastry" (not one), rows[k] = k - 7.5. */
+static void write_pretrained(const char *pre, float rows[16])
 {
-    /* a pretrained table with "bread" (a training word) and "pastry" (not one) */
-    const char *pre = tu_path("pre.embt");
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, pre, NULL));
     embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
@@ -437,12 +437,18 @@ Test(classify_train, pretrained_rows_are_copied_and_frozen, .init = tu_setup, .f
     ts.rows = 2;
     ts.cols = 8;
     ts.vocab = "words";
-    float rows[16];
     for (int k = 0; k < 16; k++)
         rows[k] = (float)k - 7.5f;
     TU_OK(embt_writer_add_table_f32(w, &ts, rows));
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
+}
+
+Test(classify_train, pretrained_rows_are_copied_and_frozen, .init = tu_setup, .fini = tu_teardown)
+{
+    const char *pre = tu_path("pre.embt");
+    float rows[16];
+    write_pretrained(pre, rows);
     embt_file *pf = NULL;
     TU_OK(embt_file_open(&pf, pre, NULL));
     embt_classify_options o = small_options();
@@ -618,4 +624,223 @@ Test(classify_predict, a_file_without_the_tables_is_not_a_classifier, .init = tu
     TU_STATUS(embt_classifier_open(&c, f), EMBT_ENOTFOUND);
     cr_expect_null(c);
     embt_file_close(f);
+}
+
+/* ---- stopping and resuming ---- */
+
+/* The metadata value of `key` in the .embt at `path`, copied into buf. */
+static const char *meta_value(const char *path, const char *key, char *buf, size_t cap)
+{
+    embt_file *f = NULL;
+    TU_OK(embt_file_open(&f, path, NULL));
+    size_t len;
+    const char *text = embt_file_metadata(f, &len);
+    embt_meta *m = NULL;
+    TU_OK(embt_meta_parse(&m, text ? text : "", text ? len : 0));
+    const char *v;
+    TU_OK(embt_meta_get(&v, &len, m, key));
+    snprintf(buf, cap, "%.*s", (int)len, v);
+    embt_meta_free(m);
+    embt_file_close(f);
+    return buf;
+}
+
+static bool has_table(const char *path, const char *name)
+{
+    embt_file *f = NULL;
+    const embt_table *t;
+    TU_OK(embt_file_open(&f, path, NULL));
+    bool found = embt_file_table(&t, f, name) == EMBT_OK;
+    embt_file_close(f);
+    return found;
+}
+
+/* Trains with `o` stopped after `stop` lines into `stopped` (checked: verifies, not completed),
+ * then resumes it to the end into `out`. */
+static void stop_and_resume(const char *stopped, const char *out, embt_classify_options o,
+                            uint64_t stop)
+{
+    embt_classify_report rep;
+    o.stop_after_lines = stop;
+    train(stopped, &o, &rep);
+    cr_assert_eq(rep.completed, 0, "stopped after %llu lines", (unsigned long long)stop);
+    embt_file *f = NULL;
+    TU_OK(embt_file_open(&f, stopped, NULL));
+    TU_OK(embt_file_verify(f));
+    embt_file_close(f);
+    char buf[64];
+    cr_expect_str_eq(meta_value(stopped, "training.state.completed", buf, sizeof buf), "false");
+    embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+    r.resume = stopped;
+    r.dim = 3; /* ignored: every setting comes from the file */
+    train(out, &r, &rep);
+    cr_assert_eq(rep.completed, 1);
+    cr_expect_eq(rep.dim, o.dim);
+    cr_expect_str_eq(meta_value(out, "training.state.completed", buf, sizeof buf), "true");
+}
+
+/* 14 lines, 10 epochs: stops at the first line, at an epoch's end, mid-epoch (with tokens not yet
+ * counted in the schedule: ~9 per line, --lr-update-rate 100) and before the last line. The
+ * multi-label line draws from the generator, so its state must come back too. */
+Test(classify_resume, stopped_and_resumed_with_one_thread_gives_the_uninterrupted_bytes,
+     .init = tu_setup, .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    char whole[PATH_MAX];
+    snprintf(whole, sizeof whole, "%s", tu_path("whole.embt"));
+    train(whole, &o, NULL);
+    static const uint64_t stops[] = {1, 14, 23, 139};
+    for (size_t i = 0; i < sizeof stops / sizeof *stops; i++) {
+        char stopped[PATH_MAX], out[PATH_MAX], buf[64];
+        snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+        snprintf(out, sizeof out, "%s", tu_path("resumed.embt"));
+        stop_and_resume(stopped, out, o, stops[i]);
+        uint64_t e = stops[i] / 14, l = stops[i] % 14;
+        cr_expect_eq(strtoull(meta_value(stopped, "training.state.thread0.epoch", buf, sizeof buf),
+                              NULL, 10),
+                     e);
+        cr_expect_eq(
+            strtoull(meta_value(stopped, "training.state.thread0.line", buf, sizeof buf), NULL, 10),
+            l);
+        cr_expect_eq(
+            strtoull(meta_value(stopped, "training.state.thread0.updates", buf, sizeof buf), NULL,
+                     10),
+            stops[i]);
+        cr_expect(tu_same_file(whole, out), "stopped after %llu lines: not the uninterrupted file",
+                  (unsigned long long)stops[i]);
+    }
+    /* two stops in a row, the output replacing the file it resumes */
+    char a[PATH_MAX];
+    snprintf(a, sizeof a, "%s", tu_path("a.embt"));
+    embt_classify_report rep;
+    embt_classify_options s = o;
+    s.stop_after_lines = 30;
+    train(a, &s, &rep);
+    cr_assert_eq(rep.completed, 0);
+    embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+    r.resume = a;
+    r.stop_after_lines = 50;
+    train(a, &r, &rep);
+    cr_assert_eq(rep.completed, 0);
+    r.stop_after_lines = 0;
+    train(a, &r, &rep);
+    cr_assert_eq(rep.completed, 1);
+    cr_expect(tu_same_file(whole, a), "stopped twice: not the uninterrupted file");
+}
+
+Test(classify_resume, a_stop_flag_set_before_training_saves_the_start, .init = tu_setup,
+     .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    char whole[PATH_MAX], stopped[PATH_MAX], buf[64];
+    snprintf(whole, sizeof whole, "%s", tu_path("whole.embt"));
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    train(whole, &o, NULL);
+    volatile sig_atomic_t flag = 1;
+    o.stop_flag = &flag;
+    embt_classify_report rep;
+    train(stopped, &o, &rep);
+    cr_assert_eq(rep.completed, 0);
+    cr_expect_str_eq(meta_value(stopped, "training.state.processed", buf, sizeof buf), "0");
+    cr_expect_str_eq(meta_value(stopped, "training.state.thread0.updates", buf, sizeof buf), "0");
+    embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+    r.resume = stopped;
+    train(stopped, &r, &rep);
+    cr_assert_eq(rep.completed, 1);
+    cr_expect(tu_same_file(whole, stopped));
+}
+
+Test(classify_resume, frozen_rows_stay_frozen_across_a_resume, .init = tu_setup,
+     .fini = tu_teardown)
+{
+    char pre[PATH_MAX], whole[PATH_MAX], stopped[PATH_MAX], out[PATH_MAX], buf[64];
+    snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
+    snprintf(whole, sizeof whole, "%s", tu_path("whole.embt"));
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
+    float rows[16];
+    write_pretrained(pre, rows);
+    embt_file *pf = NULL;
+    TU_OK(embt_file_open(&pf, pre, NULL));
+    embt_classify_options o = small_options();
+    TU_OK(embt_file_table(&o.pretrained, pf, "embedding"));
+    o.freeze = 1;
+    o.pretrained_name = "pre.embt";
+    train(whole, &o, NULL);
+    stop_and_resume(stopped, out, o, 40);
+    embt_file_close(pf);
+    cr_expect(has_table(stopped, "embedding.frozen"), "the stopped file has no frozen mask");
+    cr_expect_not(has_table(out, "embedding.frozen"), "the finished file kept the mask");
+    cr_expect_str_eq(meta_value(out, "training.pretrained", buf, sizeof buf), "pre.embt");
+    cr_expect_str_eq(meta_value(out, "training.freeze", buf, sizeof buf), "true");
+    cr_expect(tu_same_file(whole, out), "not the uninterrupted file");
+}
+
+Test(classify_resume, two_threads_stop_and_resume_to_a_usable_model, .init = tu_setup,
+     .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    o.threads = 2;
+    o.epoch = 30;
+    char stopped[PATH_MAX], out[PATH_MAX], data[PATH_MAX], buf[64];
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
+    snprintf(data, sizeof data, "%s", fixture("train.txt"));
+    stop_and_resume(stopped, out, o, 100);
+    cr_expect_str_eq(meta_value(out, "training.threads", buf, sizeof buf), "2");
+    /* every line trained 30 times in all, whichever run did it */
+    uint64_t updates = 0;
+    for (int t = 0; t < 2; t++) {
+        char key[64];
+        snprintf(key, sizeof key, "training.state.thread%d.updates", t);
+        updates += strtoull(meta_value(out, key, buf, sizeof buf), NULL, 10);
+    }
+    cr_expect_eq(updates, 14 * 30);
+    embt_classify_metrics m = evaluate(out, data, 1);
+    cr_expect_eq(m.examples, 14);
+    cr_expect_geq(m.predicted_gold, 12);
+}
+
+Test(classify_resume, another_input_or_file_is_refused, .init = tu_setup, .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    o.stop_after_lines = 5;
+    char stopped[PATH_MAX], other[PATH_MAX];
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    snprintf(other, sizeof other, "%s", fixture("test.txt"));
+    train(stopped, &o, NULL);
+    embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+    r.resume = stopped;
+    TU_STATUS(embt_classify_train(other, tu_path("x.embt"), &r, NULL), EMBT_EINVAL);
+    cr_expect(strstr(embt_error_last()->message, "differs"), "%s", embt_error_last()->message);
+    /* the same lines with one word changed */
+    size_t len;
+    char *text = (char *)tu_read_file(fixture("train.txt"), &len);
+    char *p = strstr(text, "bread");
+    cr_assert_not_null(p);
+    p[0] = 'B';
+    tu_write_file(tu_path("changed.txt"), text, len);
+    free(text);
+    TU_STATUS(embt_classify_train(tu_path("changed.txt"), tu_path("x.embt"), &r, NULL),
+              EMBT_EINVAL);
+    cr_expect_not(tu_exists(tu_path("x.embt")));
+    /* a model without resume state (written by hand) */
+    r.resume = hand_model();
+    TU_STATUS(embt_classify_train(fixture("train.txt"), tu_path("x.embt"), &r, NULL),
+              EMBT_ENOTFOUND);
+    cr_expect_not(tu_exists(tu_path("x.embt")));
+}
+
+Test(classify_resume, version_1_options_still_train, .init = tu_setup, .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    char a[PATH_MAX];
+    snprintf(a, sizeof a, "%s", tu_path("a.embt"));
+    train(a, &o, NULL);
+    o.version = 1;
+    o.stop_after_lines = 3; /* not a field of version 1: ignored */
+    embt_classify_report rep;
+    train(tu_path("b.embt"), &o, &rep);
+    cr_expect_eq(rep.completed, 1);
+    cr_expect(tu_same_file(a, tu_path("b.embt")));
 }

@@ -22,6 +22,7 @@
  * embt_classifier belongs to one thread at a time (it holds scratch buffers). */
 #ifndef EMBT_CLASSIFY_H
 #define EMBT_CLASSIFY_H
+#include <signal.h>
 #include <stdio.h>
 
 #include "common.h"
@@ -57,12 +58,12 @@ typedef struct embt_classify_progress {
     double progress;        /* processed tokens / (epoch * ntokens), in [0, 1] */
     double lr;              /* current learning rate */
     double loss;            /* mean loss of thread 0's updates so far */
-    double tokens_per_sec;  /* per thread, since the start of training */
+    double tokens_per_sec;  /* per thread, since the start of this run's training */
     double seconds_elapsed; /* since the start of training */
 } embt_classify_progress;
 
 /* Called by thread 0 about every 10,000 tokens; returning non-zero stops training (EMBT_ECANCELED,
- * nothing written). */
+ * nothing written; to stop with a resumable file, use stop_flag instead). */
 typedef int (*embt_classify_progress_fn)(void *user, const embt_classify_progress *progress);
 
 typedef struct embt_classify_options {
@@ -91,12 +92,21 @@ typedef struct embt_classify_options {
     embt_classify_progress_fn progress; /* may be NULL */
     void *progress_user;
     unsigned flags; /* EMBT_OPS_GENERIC: portable kernels only */
+    /* version 2: */
+    const char *resume;        /* NULL, or a file written by embt_classify_train() to continue:
+                                * every setting above except progress and flags comes from it
+                                * (pretrained, init and the others are ignored) */
+    uint64_t stop_after_lines; /* 0, or stop once this many lines were trained in this run, as
+                                * on a signal (tests) */
+    volatile sig_atomic_t *stop_flag; /* NULL, or a flag a signal handler sets: each thread
+                                       * finishes its current line and a resumable file is
+                                       * written */
 } embt_classify_options;
-#define EMBT_CLASSIFY_OPTIONS_VERSION 1
+#define EMBT_CLASSIFY_OPTIONS_VERSION 2 /* version 1 (without resume, stop_*) is still accepted */
 /* clang-format off */
 #define EMBT_CLASSIFY_OPTIONS_INIT                                                             \
     { EMBT_CLASSIFY_OPTIONS_VERSION, 0, 0.1, 5, 1, 1, 2000000, 1, 0, 100, "__label__", NULL, 0, \
-      NULL, NULL, 0, NULL, NULL, 0 }
+      NULL, NULL, 0, NULL, NULL, 0, NULL, 0, NULL }
 /* clang-format on */
 
 typedef struct embt_classify_report {
@@ -110,6 +120,7 @@ typedef struct embt_classify_report {
     double loss;              /* mean loss over every update */
     double train_seconds;     /* the SGD loop only */
     double total_seconds;     /* reading, initialising, training and writing */
+    int completed;            /* 1: every epoch done; 0: stopped early, the output can be resumed */
 } embt_classify_report;
 
 /* Trains on the labelled text file `input` and writes the model to `output` (atomically, through
@@ -123,10 +134,24 @@ typedef struct embt_classify_report {
  * (fastText's output matrix starts at 0). With threads > 1 each thread trains a private copy of
  * linear.weight and linear.bias and adds its change to the shared one every 32 lines (the embedding
  * rows are shared, hogwild). Blank lines are skipped.
+ * Stopping: once *stop_flag is non-zero (read between lines by the single thread, or every 10 ms by
+ * the calling thread when threads > 1) or stop_after_lines lines were trained in this run, each
+ * thread finishes its current line and the output is written with report->completed 0: the same
+ * tables plus, with freeze, `embedding.frozen` (u8, rank 1, tied to `words`: 1 for a row never
+ * updated), and metadata `training.state.*`: completed, processed (the shared token count of the
+ * lr schedule) and per thread t `thread<t>.{epoch, line, rng, tokens, loss_sum, updates}` (epochs
+ * finished, the next line's index among the used lines, the label generator's xoshiro state as 64
+ * hex digits, tokens not yet added to `processed`, the loss sum and update count). A run given that
+ * file as `resume` takes the settings, vocabularies and tables from it, reads and encodes `input`
+ * again (it must give the same lines: training.lines, training.ntokens and training.input_crc32,
+ * the CRC-32 of the lines each followed by LF), and continues every thread where it stopped. With
+ * 1 thread, stopped then resumed runs write the same bytes as one uninterrupted run. The output may
+ * name the resume file (atomic write).
  * Errors: EMBT_EPARSE (line and column set: invalid UTF-8 or NUL, a line with words but no label),
  * EMBT_ELIMIT (a line over 1 MiB, more than 2^32 - 2 words or features), EMBT_EINVAL (options;
- * no labelled line; pretrained dim differs), EMBT_EIO, EMBT_ENOMEM, EMBT_ECANCELED.
- * `report` may be NULL. */
+ * no labelled line; pretrained dim differs; a resume file that is not a classifier's or whose
+ * input differs), EMBT_ENOTFOUND (a key or table of the resume file is missing), EMBT_EIO,
+ * EMBT_ENOMEM, EMBT_ECANCELED. `report` may be NULL. */
 EMBT_API embt_status embt_classify_train(const char *input, const char *output,
                                          const embt_classify_options *opts,
                                          embt_classify_report *report);
