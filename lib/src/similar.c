@@ -1,10 +1,11 @@
 /* similar.c: the search index (row norms computed once) and the blocked multi-query scan behind
  * embt_similar(), embt_most_similar() and embt_analogy(): queries are packed into panels of 16 lanes,
- * the rows are split into one contiguous range per thread, and each thread reads a block of rows once
+ * the threads claim units of contiguous rows from a shared counter, and read each block of a unit once
  * per group of panels, keeping a bounded heap per query; the per-thread heaps are merged at the end.
  * Ties are broken by the lower id everywhere, so results do not depend on the thread count. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "kernels.h"
@@ -13,6 +14,10 @@
  * group (16 panels of 100 x 16 floats = 100 KB): a block is read from memory once per group. */
 #define ROW_BLOCK 240
 #define PANEL_GROUP 16
+/* Rows per unit of work a thread claims (8 blocks, 768 KB of 100-float rows): the threads take units
+ * from a shared counter, so one that starts late or is preempted leaves its share to the others
+ * instead of delaying the whole scan. */
+#define UNIT_ROWS (8 * ROW_BLOCK)
 /* Below this many rows a second thread costs more than it saves. */
 #define MIN_ROWS_PER_THREAD 4096
 
@@ -261,11 +266,12 @@ typedef struct scan_worker {
     bool rowdot;          /* lanes <= EMBT__ROWDOT_LANES: the row-major kernel instead of panels */
     size_t n_lanes;       /* lanes in all */
     const uint32_t *excl; /* sorted shared exclusions */
-    uint64_t lo, hi;
-    embt_hit *heap; /* (n_queries, k) */
-    size_t *count;  /* (n_queries) */
-    float *thr;     /* (n_queries): score a row must reach to be looked at */
-    float *rowbuf;  /* (ROW_BLOCK + EMBT__MR, dim) */
+    atomic_uint_fast64_t *next_unit; /* shared: the next unit of UNIT_ROWS rows to claim */
+    uint64_t lo, hi;                 /* the rows of the unit being scanned */
+    embt_hit *heap;                  /* (n_queries, k) */
+    size_t *count;                   /* (n_queries) */
+    float *thr;                      /* (n_queries): score a row must reach to be looked at */
+    float *rowbuf;                   /* (ROW_BLOCK + EMBT__MR, dim) */
 } scan_worker;
 
 static bool excluded(const scan_worker *w, size_t q, uint32_t id)
@@ -350,9 +356,9 @@ static void epilogue(scan_worker *w, const float *s, uint64_t r0, size_t mr, siz
     }
 }
 
-static void *scan_worker_run(void *arg)
+/* Scans rows [w->lo, w->hi) against every panel. */
+static void scan_unit(scan_worker *w)
 {
-    scan_worker *w = arg;
     const embt__scan *sc = w->scan;
     const embt_index *x = sc->index;
     const embt_table *t = x->table;
@@ -404,7 +410,20 @@ static void *scan_worker_run(void *arg)
             }
         }
     }
-    return NULL;
+}
+
+static void *scan_worker_run(void *arg)
+{
+    scan_worker *w = arg;
+    uint64_t rows = w->scan->rows;
+    for (;;) {
+        uint64_t u = atomic_fetch_add_explicit(w->next_unit, 1, memory_order_relaxed);
+        if (u >= (rows + UNIT_ROWS - 1) / UNIT_ROWS)
+            return NULL;
+        w->lo = u * UNIT_ROWS;
+        w->hi = w->lo + UNIT_ROWS < rows ? w->lo + UNIT_ROWS : rows;
+        scan_unit(w);
+    }
 }
 
 /* The final score of row `row` (float32, dim) for query q, in double. */
@@ -451,6 +470,7 @@ embt_status embt__scan_run(const embt__scan *sc)
     embt_status st = EMBT_OK;
     scan_worker workers[64];
     memset(workers, 0, sizeof workers);
+    atomic_uint_fast64_t next_unit = 0;
     float *panels = NULL, *row = NULL;
     uint32_t *excl = NULL;
     embt_hit *merged = NULL;
@@ -492,8 +512,7 @@ embt_status embt__scan_run(const embt__scan *sc)
                             .rowdot = lanes <= EMBT__ROWDOT_LANES,
                             .n_lanes = lanes,
                             .excl = excl,
-                            .lo = sc->rows * i / n_threads,
-                            .hi = sc->rows * (i + 1) / n_threads};
+                            .next_unit = &next_unit};
         wk->heap = embt__malloc((n_heap ? n_heap : 1) * sizeof(embt_hit));
         wk->count = embt__calloc(nq, sizeof(size_t));
         wk->thr = embt__malloc(nq * sizeof(float));
