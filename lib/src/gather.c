@@ -86,6 +86,36 @@ __attribute__((target("f16c,avx2"))) static void f16_rows_f16c(float *restrict d
     }
 }
 
+/* n consecutive binary16 rows (stride row_bytes) to float32, for scans that read a table in order. */
+__attribute__((target("f16c,avx2"))) static void
+f16_block_f16c(float *restrict dst, const uint8_t *src, size_t row_bytes, size_t cols, size_t n)
+{
+    /* dst: (n, cols) */
+    for (size_t i = 0; i < n; i++) {
+        const uint16_t *r = (const uint16_t *)(const void *)(src + i * row_bytes);
+        float *d = dst + i * cols;
+        size_t j = 0;
+        for (; j + 8 <= cols; j += 8)
+            _mm256_storeu_ps(
+                d + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(r + j))));
+        for (; j < cols; j++)
+            d[j] = _cvtsh_ss(r[j]);
+    }
+}
+
+void embt__f16_block_to_f32(float *dst, const uint8_t *src, size_t row_bytes, size_t cols, size_t n,
+                            bool generic)
+{
+    pthread_once(&probe_once, probe);
+    if (!generic && have_f16c) {
+        f16_block_f16c(dst, src, row_bytes, cols, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        f16_row_generic(dst + i * cols, (const uint16_t *)(const void *)(src + i * row_bytes),
+                        cols);
+}
+
 /* Prefetch the cache lines of a row some rows ahead: random rows miss in cache and the TLB, and the
  * hardware prefetcher cannot guess the next id. */
 static inline void prefetch_row(const uint8_t *p, size_t row_bytes)

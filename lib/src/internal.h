@@ -135,6 +135,11 @@ void embt__unshuffle_block(uint8_t *dst, const uint8_t *src, size_t n, size_t e)
 /* Converts n elements of `src` (dtype, little-endian as stored) to float32; `scale` multiplies I8
  * values (ignored otherwise). */
 void embt__to_f32(float *dst, const void *src, embt_dtype dtype, size_t n, float scale);
+/* n consecutive binary16 rows of `cols` values (stride row_bytes, 2-byte aligned) to float32 (n, cols),
+ * with F16C when the CPU has it and `generic` is false; both paths give the bits of embt__to_f32
+ * (gather.c). */
+void embt__f16_block_to_f32(float *dst, const uint8_t *src, size_t row_bytes, size_t cols, size_t n,
+                            bool generic);
 
 /* d rounded to float with round-to-odd: rounded once more to a format at least 2 bits narrower
  * (f16, bf16), the result is the correctly rounded value of d (Boldo & Melquiond 2008). */

@@ -27,10 +27,17 @@ typedef void (*embt__panel_fn)(float *restrict out, const float *restrict rows, 
 typedef void (*embt__rowdot_fn)(float *restrict out, const float *restrict rows, size_t ld,
                                 const float *restrict lanes, size_t n_lanes, size_t dim);
 
+/* rowdot on binary16 rows converted in registers (F16C), without writing them out (the sums may
+ * be added in another order than rowdot's). rows: EMBT__MR rows of `dim` binary16 values, row i at rows + i * ld.
+ * NULL in the portable set (its callers convert a block first). */
+typedef void (*embt__rowdot_f16_fn)(float *restrict out, const uint16_t *restrict rows, size_t ld,
+                                    const float *restrict lanes, size_t n_lanes, size_t dim);
+
 typedef struct embt__kernels {
     embt__panel_fn panel16;
     embt__panel_fn panel8;
     embt__rowdot_fn rowdot;
+    embt__rowdot_f16_fn rowdot_f16;
     const char *name; /* "generic" or "avx2-fma" */
 } embt__kernels;
 
@@ -52,6 +59,7 @@ struct embt_index {
     float *sq_norms;    /* (rows): norm^2, for L2 */
     unsigned threads;   /* >= 1 */
     const embt__kernels *kernels;
+    bool generic; /* EMBT_INDEX_GENERIC: portable kernels and conversions only */
 };
 
 /* Reads row `id` of the index's table as float32 into dst (dim). */

@@ -91,6 +91,9 @@ static void *norm_worker(void *arg)
             if (x->table->dtype == EMBT_DTYPE_F32)
                 row =
                     (const float *)(const void *)(x->table->data + (size_t)r * x->table->row_bytes);
+            else if (x->table->dtype == EMBT_DTYPE_F16)
+                embt__f16_block_to_f32(t->buf, x->table->data + (size_t)r * x->table->row_bytes,
+                                       x->table->row_bytes, x->dim, 1, x->generic);
             else
                 embt__index_row(t->buf, x, r);
             n = sqrt(embt__sumsq(row, x->dim));
@@ -133,7 +136,8 @@ embt_status embt_index_new(embt_index **out, const embt_table *table,
     x->rows = table->rows;
     x->dim = (size_t)table->cols;
     x->threads = opts->threads ? opts->threads : 2;
-    x->kernels = embt__kernels_select((opts->flags & EMBT_INDEX_GENERIC) != 0);
+    x->generic = (opts->flags & EMBT_INDEX_GENERIC) != 0;
+    x->kernels = embt__kernels_select(x->generic);
     size_t n = (size_t)x->rows ? (size_t)x->rows : 1;
     bool compute = !table->norms || (opts->flags & EMBT_INDEX_RECOMPUTE_NORMS);
     x->inv_norms = embt__malloc(n * sizeof(float));
@@ -309,6 +313,23 @@ static void epilogue(scan_worker *w, const float *s, uint64_t r0, size_t mr, siz
     size_t nq = sc->n_queries - q0 < w->slots ? sc->n_queries - q0 : w->slots;
     /* thresholds of this panel's queries, +inf for lanes without one (consider() updates w->thr;
      * the copy is refreshed after every accepted candidate) */
+    if (nq == 1 && !sc->cosmul) {
+        /* one query (the common interactive case): lane 0 only */
+        float t0 = w->thr[q0];
+        for (size_t i = 0; i < mr; i++) {
+            uint64_t r = r0 + i;
+            float score = s[i * EMBT__LANES];
+            if (sc->metric == EMBT_METRIC_COSINE)
+                score *= x->inv_norms[r];
+            else if (sc->metric == EMBT_METRIC_L2)
+                score = score * 2.0f - x->sq_norms[r];
+            if (score >= t0) {
+                consider(w, q0, (uint32_t)r, score);
+                t0 = w->thr[q0];
+            }
+        }
+        return;
+    }
     float thr[EMBT__LANES];
     for (size_t j = 0; j < EMBT__LANES; j++)
         thr[j] = j < nq && !sc->cosmul ? w->thr[q0 + j] : INFINITY;
@@ -370,6 +391,25 @@ static void scan_unit(scan_worker *w)
         for (uint64_t r0 = w->lo; r0 < w->hi; r0 += ROW_BLOCK) {
             size_t nr = (size_t)(w->hi - r0 < ROW_BLOCK ? w->hi - r0 : ROW_BLOCK);
             size_t full = nr - nr % EMBT__MR;
+            if (w->rowdot && t->dtype == EMBT_DTYPE_F16 && x->kernels->rowdot_f16) {
+                /* few lanes on f16: rows widened in registers; a last partial micro-block is
+                 * converted and padded */
+                const uint8_t *base = t->data + (size_t)r0 * t->row_bytes;
+                size_t ld = t->row_bytes / 2;
+                for (size_t i = 0; i < full; i += EMBT__MR) {
+                    x->kernels->rowdot_f16(s, (const uint16_t *)(const void *)base + i * ld, ld,
+                                           sc->lanes, w->n_lanes, dim);
+                    epilogue(w, s, r0 + i, EMBT__MR, 0);
+                }
+                if (full < nr) {
+                    memset(w->rowbuf, 0, EMBT__MR * dim * sizeof(float));
+                    embt__f16_block_to_f32(w->rowbuf, base + full * t->row_bytes, t->row_bytes, dim,
+                                           nr - full, false);
+                    x->kernels->rowdot(s, w->rowbuf, dim, sc->lanes, w->n_lanes, dim);
+                    epilogue(w, s, r0 + full, nr - full, 0);
+                }
+                continue;
+            }
             const float *rows = w->rowbuf;
             if (t->dtype == EMBT_DTYPE_F32) {
                 /* f32 rows are read in place; only a last partial micro-block is copied and padded */
@@ -380,8 +420,12 @@ static void scan_unit(scan_worker *w)
                 }
             } else {
                 /* other dtypes are converted block by block; the padding rows stay zero */
-                for (size_t i = 0; i < nr; i++)
-                    embt__index_row(w->rowbuf + i * dim, x, r0 + i);
+                if (t->dtype == EMBT_DTYPE_F16)
+                    embt__f16_block_to_f32(w->rowbuf, t->data + (size_t)r0 * t->row_bytes,
+                                           t->row_bytes, dim, nr, x->generic);
+                else
+                    for (size_t i = 0; i < nr; i++)
+                        embt__index_row(w->rowbuf + i * dim, x, r0 + i);
                 memset(w->rowbuf + nr * dim, 0, (EMBT__MR - nr % EMBT__MR) * dim * sizeof(float));
                 full = nr + (EMBT__MR - nr % EMBT__MR) % EMBT__MR;
             }

@@ -142,11 +142,13 @@ static void check_hits(const embt_hit *hits, size_t n_hits, const ref_hit *ref, 
     }
 }
 
-/* 37 queries (more than two panels of 16), each excluding its own row, over a 1000 x 23 table. */
-static void run_batch(embt_dtype dtype, embt_metric metric, unsigned threads, bool generic,
-                      uint64_t restrict_rows)
+/* nq queries (37: more than two panels of 16; 1 to 4: the row-major kernels), each excluding its own
+ * row, over a 1000 x 23 table (1000 rows: a partial block and a partial micro-block at the end). */
+static void run_queries(embt_dtype dtype, embt_metric metric, unsigned threads, bool generic,
+                        uint64_t restrict_rows, size_t nq)
 {
     enum { ROWS = 1000, COLS = 23, NQ = 37, K = 12 };
+    cr_assert(nq >= 1 && nq <= NQ);
     float *v = make_values(ROWS, COLS, 42);
     fixture f;
     embt_index_options io = EMBT_INDEX_OPTIONS_INIT;
@@ -166,16 +168,22 @@ static void run_batch(embt_dtype dtype, embt_metric metric, unsigned threads, bo
     qo.restrict_rows = restrict_rows;
     qo.exclude_each = excl;
     qo.n_exclude_each = 1;
-    TU_OK(embt_similar(hits, n_hits, f.index, q, NQ, K, &qo));
+    TU_OK(embt_similar(hits, n_hits, f.index, q, nq, K, &qo));
     ref_hit *ref = malloc(sizeof(ref_hit) * ROWS);
     uint64_t rows = restrict_rows && restrict_rows < ROWS ? restrict_rows : ROWS;
-    for (size_t i = 0; i < NQ; i++) {
+    for (size_t i = 0; i < nq; i++) {
         size_t n = reference(ref, f.table, q + i * COLS, metric, rows, &excl[i], 1);
         check_hits(hits + i * K, n_hits[i], ref, n, K, metric, 1e-6);
     }
     free(ref);
     free(v);
     close_fixture(&f);
+}
+
+static void run_batch(embt_dtype dtype, embt_metric metric, unsigned threads, bool generic,
+                      uint64_t restrict_rows)
+{
+    run_queries(dtype, metric, threads, generic, restrict_rows, 37);
 }
 
 Test(similar, cosine_batch_matches_brute_force_on_f32)
@@ -193,6 +201,20 @@ Test(similar, dot_and_l2_match_brute_force)
     run_batch(EMBT_DTYPE_F32, EMBT_METRIC_DOT, 2, false, 0);
     run_batch(EMBT_DTYPE_F32, EMBT_METRIC_L2, 2, false, 0);
     run_batch(EMBT_DTYPE_F32, EMBT_METRIC_L2, 1, true, 0);
+}
+
+Test(similar, one_to_four_queries_match_brute_force_on_f16_and_f32)
+{
+    /* the row-major kernels, f16 rows widened in registers, and the one-query epilogue */
+    embt_dtype dtypes[] = {EMBT_DTYPE_F16, EMBT_DTYPE_F32, EMBT_DTYPE_BF16};
+    embt_metric metrics[] = {EMBT_METRIC_COSINE, EMBT_METRIC_DOT, EMBT_METRIC_L2};
+    for (size_t d = 0; d < 3; d++)
+        for (size_t m = 0; m < 3; m++)
+            for (size_t nq = 1; nq <= 4; nq += 3) {
+                run_queries(dtypes[d], metrics[m], 2, false, 0, nq);
+                run_queries(dtypes[d], metrics[m], 1, true, 0, nq);
+            }
+    run_queries(EMBT_DTYPE_F16, EMBT_METRIC_COSINE, 2, false, 997, 1);
 }
 
 Test(similar, every_dtype_matches_brute_force_on_its_converted_rows)
