@@ -299,7 +299,7 @@ embt_status embt__export_safetensors(const embt_file *src, embt__output *out,
         else
             e->to = floating && want ? want : e->from;
         e->bytes = e->rows * e->cols * embt_dtype_size(e->to); /* the reader checked the size */
-        if (e->cols > widest)
+        if (e->rows > 0 && e->cols > widest) /* rows of 0 elements take no buffer */
             widest = (size_t)e->cols;
     }
     qsort(ts, n, sizeof *ts, ex_cmp);

@@ -82,7 +82,7 @@ static embt_status copy_table(const embt__import *ctx, const embt_table *t, uint
     if (per < 1)
         per = 1;
     float *row_buf = NULL;
-    if (cols > CHUNK_ELEMS) { /* a row longer than the chunk buffer */
+    if (cols > CHUNK_ELEMS && rows > 0) { /* a row longer than the chunk buffer */
         row_buf = embt__malloc((size_t)cols * sizeof *row_buf);
         if (!row_buf)
             return embt__error_nomem();

@@ -302,9 +302,11 @@ embt_status embt__import_word2vec_bin(const embt__import *ctx)
         goto done;
     size_t batch_rows = BATCH_BYTES / row_bytes ? BATCH_BYTES / row_bytes : 1;
     if (batch_rows > kept)
-        batch_rows = kept ? (size_t)kept : 1;
-    batch = embt__malloc(batch_rows * row_bytes);
-    if (!batch) {
+        batch_rows = (size_t)kept;
+    /* kept rows are in the input, so the batch is bounded by it; no rows, no batch (a header of 0
+     * rows may declare any dimension) */
+    batch = kept ? embt__malloc(batch_rows * row_bytes) : NULL;
+    if (kept && !batch) {
         rc = embt__error_nomem();
         goto done;
     }

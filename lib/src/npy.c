@@ -524,12 +524,14 @@ embt_status embt__npy_write_table(const embt__import *ctx, const embt__npy_src *
     if (batch == 0)
         batch = 1;
     if (batch > rows)
-        batch = rows > 0 ? (size_t)rows : 1;
-    /* cols <= 2^31 - 1 and batch * cols <= max(BATCH_ELEMS, cols): no overflow below */
+        batch = (size_t)rows;
+    /* cols <= 2^31 - 1 and batch * cols <= max(BATCH_ELEMS, cols): no overflow below. The rows are
+     * in the input, so the buffers are bounded by it; no rows, no buffers (a shape of (0, n) may
+     * declare any n) */
     size_t n_max = batch * cols;
-    raw = embt__malloc(n_max * 8);
-    conv = embt__malloc(n_max * 8);
-    if (!raw || !conv) {
+    raw = n_max ? embt__malloc(n_max * 8) : NULL;
+    conv = n_max ? embt__malloc(n_max * 8) : NULL;
+    if (n_max && (!raw || !conv)) {
         rc = embt__error_nomem();
         goto done;
     }
