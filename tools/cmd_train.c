@@ -346,7 +346,9 @@ static int train_skipgram(int argc, char **argv)
     if (tty)
         fputc('\n', stderr);
     if (st != EMBT_OK) {
-        cli_error_record("train", NULL, embt_error_last());
+        /* a line and column can only be in the corpus; other errors name their file */
+        const embt_error *err = embt_error_last();
+        cli_error_record("train", err->line ? o.input : NULL, err);
         rc = CLI_EXIT_ERROR;
         goto done;
     }

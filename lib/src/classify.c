@@ -612,9 +612,9 @@ static embt_status load_settings(embt_classify_options *o, run_record *r, const 
         "training.lines",  "training.ntokens", "training.input_crc32", "training.pretrained_rows"};
     uint64_t u[sizeof keys / sizeof keys[0]];
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        if ((st = cls__meta_u64(&u[k], m, keys[k])))
+        if ((st = embt__meta_get_u64(&u[k], m, keys[k], true)))
             return st;
-    if ((st = cls__meta_f64(&o->lr, m, "training.lr")))
+    if ((st = embt__meta_get_f64(&o->lr, m, "training.lr")))
         return st;
     if (u[DIM] > 65536 || u[EPOCH] > UINT32_MAX || u[MIN_COUNT] > UINT32_MAX ||
         u[NGRAMS] > UINT32_MAX || u[THREADS] > 1024 || u[RATE] > UINT32_MAX ||
@@ -887,7 +887,7 @@ embt_status embt_classify_train(const char *input, const char *output,
 
     f = fopen(input, "rb");
     if (!f) {
-        st = embt__error_sys(errno, "cannot open the input");
+        st = embt__error_sys(errno, "cannot open the input %s", input);
         goto done;
     }
     if ((st = cls__reader_init(&rd, f)))
@@ -896,7 +896,8 @@ embt_status embt_classify_train(const char *input, const char *output,
         if ((st = build_vocabs(&rd, &words, &labels, &o)))
             goto done;
         if (fseek(f, 0, SEEK_SET) != 0) {
-            st = embt__error_sys(errno, "cannot rewind the input (it must be a regular file)");
+            st = embt__error_sys(errno, "cannot rewind the input %s (it must be a regular file)",
+                                 input);
             goto done;
         }
         rd.line_no = 0;

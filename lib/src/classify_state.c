@@ -1,24 +1,16 @@
 /* classify_state.c: the resume state of a classifier run in its output's metadata (see
  * classify_state.h): written by every run, read back by a resumed one. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "classify_state.h"
-
-static embt_status set_u64(embt_meta *m, const char *key, uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    return embt_meta_set(m, key, buf);
-}
 
 embt_status cls__state_save(embt_meta *m, int completed, uint64_t processed,
                             const cls_thread_state *th, uint32_t threads)
 {
     embt_status st = embt_meta_set(m, "training.state.completed", completed ? "true" : "false");
     if (!st)
-        st = set_u64(m, "training.state.processed", processed);
+        st = embt__meta_set_u64(m, "training.state.processed", processed);
     for (uint32_t t = 0; !st && t < threads; t++) {
         const cls_thread_state *s = &th[t];
         char key[80], buf[80];
@@ -26,7 +18,7 @@ embt_status cls__state_save(embt_meta *m, int completed, uint64_t processed,
         uint64_t v[4] = {s->epoch, s->line, s->tokens, s->updates};
         for (int k = 0; !st && k < 4; k++) {
             snprintf(key, sizeof key, "training.state.thread%u.%s", t, names[k]);
-            st = set_u64(m, key, v[k]);
+            st = embt__meta_set_u64(m, key, v[k]);
         }
         if (st)
             break;
@@ -39,41 +31,9 @@ embt_status cls__state_save(embt_meta *m, int completed, uint64_t processed,
         /* %.17g: the sum reads back to the same double, so the mean loss of a resumed run is the
          * uninterrupted run's */
         snprintf(key, sizeof key, "training.state.thread%u.loss_sum", t);
-        snprintf(buf, sizeof buf, "%.17g", s->loss_sum);
-        st = embt_meta_set(m, key, buf);
+        st = embt__meta_set_f64(m, key, s->loss_sum);
     }
     return st;
-}
-
-embt_status cls__meta_u64(uint64_t *out, const embt_meta *m, const char *key)
-{
-    const char *s;
-    size_t len;
-    embt_status st = embt_meta_get(&s, &len, m, key);
-    if (st)
-        return st;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno || s[0] == '-')
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not an integer",
-                           key);
-    *out = (uint64_t)v;
-    return EMBT_OK;
-}
-
-embt_status cls__meta_f64(double *out, const embt_meta *m, const char *key)
-{
-    const char *s;
-    size_t len;
-    embt_status st = embt_meta_get(&s, &len, m, key);
-    if (st)
-        return st;
-    char *end;
-    *out = strtod(s, &end);
-    if (end == s || *end)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not a number", key);
-    return EMBT_OK;
 }
 
 /* Four 64-bit words from 64 hex digits. */
@@ -105,7 +65,7 @@ embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thr
         return st;
     if (completed_out)
         *completed_out = strcmp(v, "true") == 0;
-    if ((st = cls__meta_u64(processed_out, m, "training.state.processed")))
+    if ((st = embt__meta_get_u64(processed_out, m, "training.state.processed", true)))
         return st;
     for (uint32_t t = 0; t < threads; t++) {
         cls_thread_state *s = &th[t];
@@ -114,7 +74,7 @@ embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thr
         uint64_t x[4];
         for (int k = 0; k < 4; k++) {
             snprintf(key, sizeof key, "training.state.thread%u.%s", t, names[k]);
-            if ((st = cls__meta_u64(&x[k], m, key)))
+            if ((st = embt__meta_get_u64(&x[k], m, key, true)))
                 return st;
         }
         if (x[0] > UINT32_MAX)
@@ -131,7 +91,7 @@ embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thr
             return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                                "metadata %s: not 64 lowercase hex digits", key);
         snprintf(key, sizeof key, "training.state.thread%u.loss_sum", t);
-        if ((st = cls__meta_f64(&s->loss_sum, m, key)))
+        if ((st = embt__meta_get_f64(&s->loss_sum, m, key)))
             return st;
     }
     return EMBT_OK;

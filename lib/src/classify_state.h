@@ -1,7 +1,8 @@
 /* classify_state.h: where a classifier run stands (classify.c), kept in the metadata of its output
  * so that a stopped run can be resumed: the shared token count of the learning-rate schedule and
- * each thread's epoch, line, generator and loss (classify_state.c), plus strict metadata getters
- * and a table reader for loading such a file. Never installed. */
+ * each thread's epoch, line, generator and loss (classify_state.c), plus a table reader for loading
+ * such a file (its numbers are read with the strict embt__meta_get_u64() of internal.h). Never
+ * installed. */
 #ifndef EMBT_CLASSIFY_STATE_H
 #define EMBT_CLASSIFY_STATE_H
 
@@ -27,11 +28,6 @@ embt_status cls__state_save(embt_meta *m, int completed, uint64_t processed,
  * NULL. Errors: EMBT_ENOTFOUND (a key missing), EMBT_EINVAL (a malformed value). */
 embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thread_state *th,
                             uint32_t threads, const embt_meta *m);
-
-/* The value of `key` as a decimal integer or a number (strtod). Errors: EMBT_ENOTFOUND naming the
- * key, EMBT_EINVAL (not a number). */
-embt_status cls__meta_u64(uint64_t *out, const embt_meta *m, const char *key);
-embt_status cls__meta_f64(double *out, const embt_meta *m, const char *key);
 
 /* Copies the table `name` of f, which must be (rows, cols) (a rank-1 table reads as (rows, 1)),
  * into dst (rows, cols) as float32. Errors: EMBT_ENOTFOUND, EMBT_EINVAL (shape), the reader's. */

@@ -26,7 +26,7 @@ static bool fill(embt__reader *r, embt_status *st)
         got = embt__read(r->fd, r->buf, r->cap);
     while (got < 0 && errno == EINTR);
     if (got < 0) {
-        *st = embt__error_sys(errno, "cannot read the corpus");
+        *st = embt__error_sys(errno, "cannot read the corpus %s", r->path);
         return false;
     }
     r->len = (size_t)got;
@@ -38,7 +38,7 @@ embt_status embt__reader_seek(embt__reader *r, uint64_t offset)
 {
     uint64_t start = offset > 0 ? offset - 1 : 0;
     if (lseek(r->fd, (off_t)start, SEEK_SET) < 0)
-        return embt__error_sys(errno, "cannot seek in the corpus");
+        return embt__error_sys(errno, "cannot seek in the corpus %s", r->path);
     r->len = r->pos = 0;
     r->offset = start;
     if (offset == 0)
@@ -59,15 +59,21 @@ embt_status embt__reader_seek(embt__reader *r, uint64_t offset)
 embt_status embt__reader_open(embt__reader *r, const char *path, uint64_t offset)
 {
     memset(r, 0, sizeof *r);
+    r->path = path;
     r->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return embt__error_sys(errno, "cannot open the corpus");
+        return embt__error_sys(errno, "cannot open the corpus %s", path);
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return embt__error_sys(e ? e : EINVAL, "the corpus is not a regular file");
+        return embt__error_sys(e, "cannot stat the corpus %s", path);
+    }
+    if (!S_ISREG(sb.st_mode)) { /* threads seek to their share of the bytes */
+        close(fd);
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "the corpus %s is not a regular file", path);
     }
     r->fd = fd;
     r->size = (uint64_t)sb.st_size;

@@ -17,6 +17,7 @@ typedef enum embt__tok {
 } embt__tok;
 
 typedef struct embt__reader {
+    const char *path; /* as given to embt__reader_open (borrowed), for messages */
     int fd;
     uint8_t *buf; /* (cap) */
     size_t cap, len, pos;

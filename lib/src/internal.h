@@ -148,6 +148,19 @@ float embt__f64_to_f32_odd(double d);
 /* Element size of the SHUFFLE filter for a section of `type` (0 when the filter is not allowed). */
 size_t embt__shuffle_elem_size(uint16_t type, uint32_t dtype);
 
+/* ---- numbers in metadata (meta.c): the training state that skipgram.c and classify_state.c keep
+ * in their output and read back when resuming ---- */
+/* Sets `key` to v: in decimal (u64), or with %.17g so that it reads back to the same double (f64).
+ * Errors: embt_meta_set()'s. */
+embt_status embt__meta_set_u64(embt_meta *meta, const char *key, uint64_t v);
+embt_status embt__meta_set_f64(embt_meta *meta, const char *key, double v);
+/* The value of `key` as a decimal integer (strtoull) or a number (strtod). With `strict`, a leading
+ * '-' and an out-of-range integer are rejected too (without it they read as strtoull() reads them).
+ * Errors: embt_meta_get()'s (EMBT_ENOTFOUND naming the key), EMBT_EINVAL "metadata <key>: not an
+ * integer" / "not a number". */
+embt_status embt__meta_get_u64(uint64_t *out, const embt_meta *meta, const char *key, bool strict);
+embt_status embt__meta_get_f64(double *out, const embt_meta *meta, const char *key);
+
 /* ---- reader internals shared with the writer (file.c) ---- */
 /* The whole input as mapped or borrowed; used to copy stored section bytes verbatim. */
 const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);

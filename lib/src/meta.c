@@ -2,6 +2,8 @@
  * parsed from libyaml events and emitted through libyaml's emitter. Invariants: the root is NULL (an
  * empty document) or a mapping; keys are unique byte strings within a mapping; nesting is at most
  * META_DEPTH_MAX deep, so the recursive free and emit below are bounded; no anchors or aliases. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <yaml.h>
 
@@ -657,5 +659,50 @@ out:
     *text_out = meta->emitted ? meta->emitted : "";
     if (len_out)
         *len_out = meta->emitted_len;
+    return EMBT_OK;
+}
+
+/* ---- numbers (internal.h) ---- */
+
+embt_status embt__meta_set_u64(embt_meta *meta, const char *key, uint64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return embt_meta_set(meta, key, buf);
+}
+
+embt_status embt__meta_set_f64(embt_meta *meta, const char *key, double v)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return embt_meta_set(meta, key, buf);
+}
+
+embt_status embt__meta_get_u64(uint64_t *out, const embt_meta *meta, const char *key, bool strict)
+{
+    const char *s;
+    embt_status st = embt_meta_get(&s, NULL, meta, key);
+    if (st)
+        return st;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || (strict && (errno || s[0] == '-')))
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not an integer",
+                           key);
+    *out = (uint64_t)v;
+    return EMBT_OK;
+}
+
+embt_status embt__meta_get_f64(double *out, const embt_meta *meta, const char *key)
+{
+    const char *s;
+    embt_status st = embt_meta_get(&s, NULL, meta, key);
+    if (st)
+        return st;
+    char *end;
+    *out = strtod(s, &end);
+    if (end == s || *end)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not a number", key);
     return EMBT_OK;
 }

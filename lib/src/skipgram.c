@@ -488,49 +488,6 @@ static embt_status count_corpus(embt__vocab *v, const char *path)
 
 /* ---- metadata ---- */
 
-static embt_status meta_u64(embt_meta *m, const char *key, uint64_t v)
-{
-    char buf[32];
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-    return embt_meta_set(m, key, buf);
-}
-
-static embt_status meta_f64(embt_meta *m, const char *key, double v)
-{
-    char buf[40];
-    snprintf(buf, sizeof buf, "%.17g", v);
-    return embt_meta_set(m, key, buf);
-}
-
-static embt_status get_u64(uint64_t *out, const embt_meta *m, const char *key)
-{
-    const char *s;
-    size_t len;
-    embt_status st = embt_meta_get(&s, &len, m, key);
-    if (st)
-        return st;
-    char *end;
-    *out = strtoull(s, &end, 10);
-    if (end == s || *end)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not an integer",
-                           key);
-    return EMBT_OK;
-}
-
-static embt_status get_f64(double *out, const embt_meta *m, const char *key)
-{
-    const char *s;
-    size_t len;
-    embt_status st = embt_meta_get(&s, &len, m, key);
-    if (st)
-        return st;
-    char *end;
-    *out = strtod(s, &end);
-    if (end == s || *end)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not a number", key);
-    return EMBT_OK;
-}
-
 static embt_status save_meta(embt_meta *m, const sg *s, const embt_sg_options *o,
                              const char *pretrained, int completed)
 {
@@ -554,26 +511,26 @@ static embt_status save_meta(embt_meta *m, const sg *s, const embt_sg_options *o
              {"training.train_words", s->train_words},
              {"training.input_size", s->input_size}};
     for (size_t i = 0; !st && i < sizeof u / sizeof u[0]; i++)
-        st = meta_u64(m, u[i].k, u[i].v);
+        st = embt__meta_set_u64(m, u[i].k, u[i].v);
     if (!st)
-        st = meta_f64(m, "training.lr", s->lr0);
+        st = embt__meta_set_f64(m, "training.lr", s->lr0);
     if (!st)
-        st = meta_f64(m, "training.sample", s->sample);
+        st = embt__meta_set_f64(m, "training.sample", s->sample);
     if (!st)
         st = embt_meta_set(m, "training.sigmoid", "table 1000 over [-6, 6]");
     if (!st)
         st = embt_meta_set(m, "training.state.completed", completed ? "true" : "false");
     if (!st)
-        st = meta_u64(m, "training.state.words_done", atomic_load(&s->words_done));
+        st = embt__meta_set_u64(m, "training.state.words_done", atomic_load(&s->words_done));
     if (!st)
-        st = meta_u64(m, "training.state.pairs_done", atomic_load(&s->pairs_done));
+        st = embt__meta_set_u64(m, "training.state.pairs_done", atomic_load(&s->pairs_done));
     for (unsigned i = 0; !st && i < s->threads; i++) {
         const sg_thread *t = &s->th[i];
         const char *f[4] = {"offset", "rng", "words", "epoch"};
         uint64_t v[4] = {t->offset, t->rng, t->words, t->epoch};
         for (int k = 0; !st && k < 4; k++) {
             snprintf(key, sizeof key, "training.state.thread%u.%s", i, f[k]);
-            st = meta_u64(m, key, v[k]);
+            st = embt__meta_set_u64(m, key, v[k]);
         }
     }
     if (!st && s->use_optim) {
@@ -664,7 +621,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
                            "training.neg",  "training.min_count",   "training.threads",
                            "training.seed", "training.frozen_rows", "training.train_words"};
     for (int i = 0; i < 9; i++)
-        if ((st = get_u64(&v[i], m, keys[i])))
+        if ((st = embt__meta_get_u64(&v[i], m, keys[i], false)))
             return st;
     if (v[0] == 0 || v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] == 0 || v[2] > UINT32_MAX ||
         v[3] > UINT32_MAX || v[5] == 0 || v[5] > 1024)
@@ -677,12 +634,12 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
     s->threads = (uint32_t)v[5];
     o->seed = v[6];
     s->n_frozen = v[7];
-    if ((st = get_f64(&s->lr0, m, "training.lr")) ||
-        (st = get_f64(&s->sample, m, "training.sample")))
+    if ((st = embt__meta_get_f64(&s->lr0, m, "training.lr")) ||
+        (st = embt__meta_get_f64(&s->sample, m, "training.sample")))
         return st;
     uint64_t wd, pd;
-    if ((st = get_u64(&wd, m, "training.state.words_done")) ||
-        (st = get_u64(&pd, m, "training.state.pairs_done")))
+    if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", false)) ||
+        (st = embt__meta_get_u64(&pd, m, "training.state.pairs_done", false)))
         return st;
     atomic_store(&s->words_done, wd);
     atomic_store(&s->pairs_done, pd);
@@ -732,7 +689,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         uint64_t val[4];
         for (int k = 0; k < 4; k++) {
             snprintf(key, sizeof key, "training.state.thread%u.%s", i, f4[k]);
-            if ((st = get_u64(&val[k], m, key)))
+            if ((st = embt__meta_get_u64(&val[k], m, key, false)))
                 return st;
         }
         s->th[i].offset = val[0];
@@ -783,7 +740,7 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
         pretrained_name =
             embt_meta_get(&pn, &pl, rmeta, "training.pretrained") == EMBT_OK ? pn : NULL;
         uint64_t saved_size;
-        if (get_u64(&saved_size, rmeta, "training.input_size") == EMBT_OK &&
+        if (embt__meta_get_u64(&saved_size, rmeta, "training.input_size", false) == EMBT_OK &&
             saved_size != file_size) {
             st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                              "the corpus has %llu bytes, the interrupted run read %llu",

@@ -7,80 +7,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_hook.h"
 #include "test_util.h"
 
-static size_t n_calls;  /* allocation attempts since the last reset */
-static size_t fail_at;  /* the attempt that fails (1-based); 0: never */
-static long live;       /* successful allocations minus frees */
-static size_t n_failed; /* how many attempts were failed */
-
-static void *count_malloc(size_t size)
-{
-    if (++n_calls == fail_at) {
-        n_failed++;
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p)
-        live++;
-    return p;
-}
-
-static void *count_realloc(void *ptr, size_t size)
-{
-    if (++n_calls == fail_at) {
-        n_failed++;
-        return NULL;
-    }
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        live++;
-    return p;
-}
-
-static void count_free(void *ptr)
-{
-    if (ptr)
-        live--;
-    free(ptr);
-}
-
-static void install(void)
-{
-    tu_setup();
-    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
-}
-
-static void uninstall(void)
-{
-    embt_set_allocator(NULL, NULL, NULL);
-    tu_teardown();
-}
-
-static void arm(size_t n)
-{
-    n_calls = 0;
-    n_failed = 0;
-    live = 0;
-    fail_at = n;
-}
-
-TestSuite(alloc_failure, .init = install, .fini = uninstall, .timeout = 120);
+TestSuite(alloc_failure, .init = ah_install, .fini = ah_uninstall, .timeout = 120);
 
 Test(alloc_failure, the_counting_allocator_sees_the_librarys_allocations)
 {
-    arm(0);
+    ah_arm(0);
     tu_sample s = {20, 4, EMBT_DTYPE_F32, 0, 0, NULL};
     TU_OK(tu_write_sample(tu_path("probe.embt"), &s));
-    cr_assert_gt(n_calls, 0, "the hook was not used");
-    cr_assert_eq(live, 0, "a successful write leaked %ld allocations", live);
+    cr_assert_gt(atomic_load(&ah_n_calls), 0, "the hook was not used");
+    long leaked = atomic_load(&ah_live);
+    cr_assert_eq(leaked, 0, "a successful write leaked %ld allocations", leaked);
 }
 
 /* (a) open + verify of a file with a compressed table, counts, norms and metadata */
 Test(alloc_failure, open_and_verify_fail_cleanly_at_every_allocation)
 {
     const char *path = tu_path("in.embt");
-    arm(0);
+    ah_arm(0);
     tu_sample s = {200,
                    16,
                    EMBT_DTYPE_F16,
@@ -90,7 +36,7 @@ Test(alloc_failure, open_and_verify_fail_cleanly_at_every_allocation)
     TU_OK(tu_write_sample(path, &s));
     size_t n;
     for (n = 1; n < 100000; n++) {
-        arm(n);
+        ah_arm(n);
         embt_file *f = (embt_file *)1;
         embt_status st = embt_file_open(&f, path, NULL);
         if (st == EMBT_OK) {
@@ -99,9 +45,10 @@ Test(alloc_failure, open_and_verify_fail_cleanly_at_every_allocation)
         } else {
             cr_assert_null(f, "n=%zu: failed open left *out set", n);
         }
-        cr_assert_eq(live, 0, "n=%zu: %ld allocations leaked (status %s)", n, live,
+        long leaked = atomic_load(&ah_live);
+        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s)", n, leaked,
                      embt_status_name(st));
-        if (n_failed == 0) {
+        if (atomic_load(&ah_n_failed) == 0) {
             TU_OK(st);
             break;
         }
@@ -116,12 +63,13 @@ Test(alloc_failure, open_and_verify_fail_cleanly_at_every_allocation)
     embt_open_options oo = EMBT_OPEN_OPTIONS_INIT;
     oo.flags = EMBT_OPEN_NO_MMAP | EMBT_OPEN_VERIFY;
     for (n = 1; n < 100000; n++) {
-        arm(n);
+        ah_arm(n);
         embt_file *f = NULL;
         embt_status st = embt_file_open(&f, path, &oo);
         embt_file_close(f);
-        cr_assert_eq(live, 0, "no mmap, n=%zu: %ld allocations leaked", n, live);
-        if (n_failed == 0) {
+        long leaked = atomic_load(&ah_live);
+        cr_assert_eq(leaked, 0, "no mmap, n=%zu: %ld allocations leaked", n, leaked);
+        if (atomic_load(&ah_n_failed) == 0) {
             TU_OK(st);
             break;
         }
@@ -179,11 +127,12 @@ Test(alloc_failure, a_full_write_fails_cleanly_at_every_allocation)
     const char *path = tu_path("out.embt");
     size_t n;
     for (n = 1; n < 100000; n++) {
-        arm(n);
+        ah_arm(n);
         embt_status st = full_write(path);
-        cr_assert_eq(live, 0, "n=%zu: %ld allocations leaked (status %s)", n, live,
+        long leaked = atomic_load(&ah_live);
+        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s)", n, leaked,
                      embt_status_name(st));
-        if (n_failed == 0) {
+        if (atomic_load(&ah_n_failed) == 0) {
             TU_OK(st);
             break;
         }
@@ -194,27 +143,27 @@ Test(alloc_failure, a_full_write_fails_cleanly_at_every_allocation)
     }
     cr_log_info("full write: %zu allocations", n - 1);
     cr_assert_gt(n, 1);
-    arm(0);
+    ah_arm(0);
     embt_file *f = NULL;
     TU_OK(embt_file_open(&f, path, NULL));
     TU_OK(embt_file_verify(f));
     embt_file_close(f);
-    cr_assert_eq(live, 0);
+    cr_assert_eq(atomic_load(&ah_live), 0);
 }
 
 /* (c) copying sections from an open file into a new one */
 Test(alloc_failure, copying_sections_fails_cleanly_at_every_allocation)
 {
     const char *src_path = tu_path("src.embt"), *path = tu_path("copy.embt");
-    arm(0);
+    ah_arm(0);
     TU_OK(full_write(src_path));
     embt_file *src = NULL;
     TU_OK(embt_file_open(&src, src_path, NULL));
-    long base = live;
+    long base = atomic_load(&ah_live);
     size_t n;
     for (n = 1; n < 100000; n++) {
-        arm(n);
-        live = base;
+        ah_arm(n);
+        atomic_store(&ah_live, base);
         embt_writer *w = NULL;
         embt_status st = embt_writer_open(&w, path, NULL);
         if (st == EMBT_OK)
@@ -224,8 +173,9 @@ Test(alloc_failure, copying_sections_fails_cleanly_at_every_allocation)
         if (st == EMBT_OK)
             st = embt_writer_commit(w);
         embt_writer_free(w);
-        cr_assert_eq(live, base, "n=%zu: %ld allocations leaked", n, live - base);
-        if (n_failed == 0) {
+        long leaked = atomic_load(&ah_live) - base;
+        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked", n, leaked);
+        if (atomic_load(&ah_n_failed) == 0) {
             TU_OK(st);
             break;
         }

@@ -6,71 +6,15 @@
  * of tests/fixtures/ (read in place) or files built here. zlib streams allocate through the hook too,
  * so their failures are injected as well. Counters are atomic: exporters format on a second thread. */
 #include <criterion/criterion.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "alloc_hook.h"
 #include "test_util.h"
 
-static atomic_size_t n_calls;  /* allocation attempts since the last reset */
-static atomic_size_t fail_at;  /* the attempt that fails (1-based); 0: never */
-static atomic_long live;       /* successful allocations minus frees */
-static atomic_size_t n_failed; /* how many attempts were failed */
-
-static void *count_malloc(size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void *count_realloc(void *ptr, size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void count_free(void *ptr)
-{
-    if (ptr)
-        atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
-
-static void install(void)
-{
-    tu_setup();
-    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
-}
-
-static void uninstall(void)
-{
-    embt_set_allocator(NULL, NULL, NULL);
-    tu_teardown();
-}
-
-static void arm(size_t n)
-{
-    atomic_store(&n_calls, 0);
-    atomic_store(&n_failed, 0);
-    atomic_store(&live, 0);
-    atomic_store(&fail_at, n);
-}
-
-TestSuite(alloc_failure_convert, .init = install, .fini = uninstall, .timeout = 120);
+TestSuite(alloc_failure_convert, .init = ah_install, .fini = ah_uninstall, .timeout = 120);
 
 /* A fixture of tests/fixtures/<dir>/<name>. Returns one of 4 rotating static buffers. */
 static const char *fixture(const char *dir, const char *name)
@@ -99,39 +43,13 @@ static run_result convert_at_every_allocation(const char *in, const char *out_na
     char out[PATH_MAX];
     snprintf(out, sizeof out, "%s", tu_path(out_name));
     size_t entries = tu_count_entries(); /* inputs built in the test directory */
-    size_t n;
-    for (n = 1; n < 100000; n++) {
-        arm(n);
-        embt_status st = embt_convert_file(in, out, o);
-        long leaked = atomic_load(&live);
-        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s: %s)", n, leaked,
-                     embt_status_name(st), embt_error_last()->message);
-        if (atomic_load(&n_failed) == 0) {
-            TU_OK(st);
-            break;
-        }
-        cr_assert_eq(st, EMBT_ENOMEM, "n=%zu: got %s (%s)", n, embt_status_name(st),
-                     embt_error_last()->message);
-        cr_assert_eq(embt_error_last()->code, EMBT_ENOMEM, "n=%zu: error record", n);
-        cr_assert_not(tu_exists(out), "n=%zu: a failed conversion created the output", n);
-        cr_assert_eq(tu_count_entries(), entries,
-                     "n=%zu: a failed conversion left a temporary or intermediate file", n);
-    }
-    cr_assert_gt(n, 1, "the conversion made no allocation through the hook");
+    run_result r = {ah_convert_at_every_allocation(in, out, o), 0};
     cr_assert_eq(tu_count_entries(), entries + 1, "the successful conversion left a stray file");
-    run_result r = {n - 1, 0};
     free(tu_read_file(out, &r.out_size));
     cr_assert_gt(r.out_size, 0);
     size_t len = strlen(out);
-    if (len > 5 && strcmp(out + len - 5, ".embt") == 0) {
-        arm(0);
-        embt_file *f = NULL;
-        embt_open_options oo = EMBT_OPEN_OPTIONS_INIT;
-        oo.flags = EMBT_OPEN_VERIFY;
-        TU_OK(embt_file_open(&f, out, &oo));
-        embt_file_close(f);
-        cr_assert_eq(atomic_load(&live), 0);
-    }
+    if (len > 5 && strcmp(out + len - 5, ".embt") == 0)
+        ah_verify_file(out);
     cr_assert_eq(unlink(out), 0);
     return r;
 }
@@ -162,7 +80,7 @@ static void gzip_file(const char *from, const char *to)
  * stand-alone i8 table and metadata: every kind of section the exporters read. */
 static void write_source(const char *path, bool compress)
 {
-    arm(0);
+    ah_arm(0);
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, path, NULL));
     embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
@@ -194,28 +112,31 @@ static void write_source(const char *path, bool compress)
     TU_OK(embt_writer_set_metadata(w, meta, strlen(meta)));
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
-    cr_assert_eq(atomic_load(&live), 0);
+    cr_assert_eq(atomic_load(&ah_live), 0);
 }
 
 /* ---- importers ---------------------------------------------------------------------------------- */
 
+/* Imports tests/fixtures/<dir>/<name> into out.embt at every allocation; logs "<what>: <count>". */
+static void import_fixture(const char *dir, const char *name, const char *what)
+{
+    run_result r = convert_at_every_allocation(fixture(dir, name), "out.embt", NULL);
+    cr_log_info("%s: %zu allocations", what, r.allocations);
+}
+
 Test(alloc_failure_convert, word2vec_bin_import_fails_cleanly_at_every_allocation)
 {
-    run_result r = convert_at_every_allocation(fixture("gensim", "vectors.bin"), "out.embt", NULL);
-    cr_log_info("word2vec-bin import: %zu allocations", r.allocations);
+    import_fixture("gensim", "vectors.bin", "word2vec-bin import");
 }
 
 Test(alloc_failure_convert, fasttext_bin_import_fails_cleanly_at_every_allocation)
 {
-    run_result r =
-        convert_at_every_allocation(fixture("fasttext", "cbow_nosub.bin"), "out.embt", NULL);
-    cr_log_info("fasttext-bin import (cbow, no subwords): %zu allocations", r.allocations);
+    import_fixture("fasttext", "cbow_nosub.bin", "fasttext-bin import (cbow, no subwords)");
 }
 
 Test(alloc_failure_convert, fasttext_supervised_import_fails_cleanly_at_every_allocation)
 {
-    run_result r = convert_at_every_allocation(fixture("fasttext", "sup.bin"), "out.embt", NULL);
-    cr_log_info("fasttext-bin import (supervised): %zu allocations", r.allocations);
+    import_fixture("fasttext", "sup.bin", "fasttext-bin import (supervised)");
 }
 
 Test(alloc_failure_convert, npy_import_with_a_vocab_file_fails_cleanly_at_every_allocation)
@@ -226,30 +147,23 @@ Test(alloc_failure_convert, npy_import_with_a_vocab_file_fails_cleanly_at_every_
     o.vocab_path = tu_path("vocab.txt");
     run_result r = convert_at_every_allocation(fixture("numpy", "f4_c.npy"), "out.embt", &o);
     cr_log_info("npy import + vocab file: %zu allocations", r.allocations);
-    r = convert_at_every_allocation(fixture("numpy", "f8_fortran.npy"), "out.embt", NULL);
-    cr_log_info("npy import (f8, Fortran order): %zu allocations", r.allocations);
+    import_fixture("numpy", "f8_fortran.npy", "npy import (f8, Fortran order)");
 }
 
 Test(alloc_failure_convert, npz_stored_import_fails_cleanly_at_every_allocation)
 {
-    run_result r = convert_at_every_allocation(fixture("numpy", "savez.npz"), "out.embt", NULL);
-    cr_log_info("npz (stored) import: %zu allocations", r.allocations);
+    import_fixture("numpy", "savez.npz", "npz (stored) import");
 }
 
 Test(alloc_failure_convert, npz_deflated_import_fails_cleanly_at_every_allocation)
 {
-    run_result r =
-        convert_at_every_allocation(fixture("numpy", "savez_compressed.npz"), "out.embt", NULL);
-    cr_log_info("npz (deflated) import: %zu allocations", r.allocations);
-    r = convert_at_every_allocation(fixture("numpy", "zip64.npz"), "out.embt", NULL);
-    cr_log_info("npz (zip64) import: %zu allocations", r.allocations);
+    import_fixture("numpy", "savez_compressed.npz", "npz (deflated) import");
+    import_fixture("numpy", "zip64.npz", "npz (zip64) import");
 }
 
 Test(alloc_failure_convert, safetensors_import_fails_cleanly_at_every_allocation)
 {
-    run_result r =
-        convert_at_every_allocation(fixture("safetensors", "basic.safetensors"), "out.embt", NULL);
-    cr_log_info("safetensors import: %zu allocations", r.allocations);
+    import_fixture("safetensors", "basic.safetensors", "safetensors import");
 }
 
 Test(alloc_failure_convert, embt_reencode_fails_cleanly_at_every_allocation)

@@ -7,72 +7,16 @@
  * would pass the limit; SIGXFSZ ignored), stepped over every offset of the output. */
 #include <criterion/criterion.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <sys/resource.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
+#include "alloc_hook.h"
 #include "test_util.h"
 
-static atomic_size_t n_calls;  /* allocation attempts since the last reset */
-static atomic_size_t fail_at;  /* the attempt that fails (1-based); 0: never */
-static atomic_long live;       /* successful allocations minus frees */
-static atomic_size_t n_failed; /* how many attempts were failed */
-
-static void *count_malloc(size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void *count_realloc(void *ptr, size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void count_free(void *ptr)
-{
-    if (ptr)
-        atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
-
-static void install(void)
-{
-    tu_setup();
-    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
-}
-
-static void uninstall(void)
-{
-    embt_set_allocator(NULL, NULL, NULL);
-    tu_teardown();
-}
-
-static void arm(size_t n)
-{
-    atomic_store(&n_calls, 0);
-    atomic_store(&n_failed, 0);
-    atomic_store(&live, 0);
-    atomic_store(&fail_at, n);
-}
-
-TestSuite(alloc_failure_import, .init = install, .fini = uninstall, .timeout = 300);
+TestSuite(alloc_failure_import, .init = ah_install, .fini = ah_uninstall, .timeout = 300);
 
 /* A text file of `rows` rows of `dim` values (non-ASCII tokens included), with a word2vec header
  * when asked; enough rows that the importer uses more than one parse batch. */
@@ -120,35 +64,10 @@ static uint8_t *gzip_bytes(const char *data, size_t len, size_t *out_len)
 static size_t convert_at_every_allocation(const char *in, const embt_convert_options *o)
 {
     const char *out = tu_path("out.embt");
-    size_t entries = tu_count_entries(); /* the input files */
-    size_t n;
-    for (n = 1; n < 200000; n++) {
-        arm(n);
-        embt_status st = embt_convert_file(in, out, o);
-        long leaked = atomic_load(&live);
-        cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s)", n, leaked,
-                     embt_status_name(st));
-        if (atomic_load(&n_failed) == 0) {
-            TU_OK(st);
-            break;
-        }
-        cr_assert_eq(st, EMBT_ENOMEM, "n=%zu: got %s (%s)", n, embt_status_name(st),
-                     embt_error_last()->message);
-        cr_assert_eq(embt_error_last()->code, EMBT_ENOMEM, "n=%zu: error record", n);
-        cr_assert_not(tu_exists(out), "n=%zu: a failed conversion created the output", n);
-        cr_assert_eq(tu_count_entries(), entries, "n=%zu: a failed conversion left a file", n);
-    }
-    cr_assert_gt(n, 1, "the conversion made no allocation through the hook");
-    /* the successful output is a valid file */
-    arm(0);
-    embt_file *f = NULL;
-    embt_open_options oo = EMBT_OPEN_OPTIONS_INIT;
-    oo.flags = EMBT_OPEN_VERIFY;
-    TU_OK(embt_file_open(&f, out, &oo));
-    embt_file_close(f);
-    cr_assert_eq(atomic_load(&live), 0);
+    size_t n = ah_convert_at_every_allocation(in, out, o);
+    ah_verify_file(out); /* the successful output is a valid file */
     cr_assert_eq(unlink(out), 0);
-    return n - 1;
+    return n;
 }
 
 Test(alloc_failure_import, the_counting_allocator_sees_the_importers_allocations)
@@ -157,10 +76,10 @@ Test(alloc_failure_import, the_counting_allocator_sees_the_importers_allocations
     char *text = make_text(10, 3, true, &len);
     tu_write_file(tu_path("in.txt"), text, len);
     free(text);
-    arm(0);
+    ah_arm(0);
     TU_OK(embt_convert_file(tu_path("in.txt"), tu_path("out.embt"), NULL));
-    cr_assert_gt(atomic_load(&n_calls), 0, "the hook was not used");
-    cr_assert_eq(atomic_load(&live), 0, "a successful conversion leaked");
+    cr_assert_gt(atomic_load(&ah_n_calls), 0, "the hook was not used");
+    cr_assert_eq(atomic_load(&ah_live), 0, "a successful conversion leaked");
 }
 
 Test(alloc_failure_import, word2vec_text_fails_cleanly_at_every_allocation)
@@ -211,7 +130,7 @@ Test(alloc_failure_import, a_write_failing_at_any_offset_fails_cleanly)
     char *text = make_text(200, 6, true, &len);
     tu_write_file(in, text, len);
     free(text);
-    arm(0);
+    ah_arm(0);
     TU_OK(embt_convert_file(in, out, NULL));
     size_t full;
     free(tu_read_file(out, &full));
@@ -226,7 +145,7 @@ Test(alloc_failure_import, a_write_failing_at_any_offset_fails_cleanly)
     for (size_t cap = 0; cap < full; cap += cap + 130 < full ? 61 : 1) {
         struct rlimit lim = {(rlim_t)cap, old.rlim_max};
         cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-        arm(0);
+        ah_arm(0);
         embt_status st = embt_convert_file(in, out, NULL);
         cr_assert_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
         cr_assert_eq(st, EMBT_EIO, "limit %zu of %zu bytes: got %s (%s)", cap, full,
@@ -235,7 +154,7 @@ Test(alloc_failure_import, a_write_failing_at_any_offset_fails_cleanly)
                      embt_error_last()->sys_errno);
         cr_assert_not(tu_exists(out), "limit %zu: a failed conversion created the output", cap);
         cr_assert_eq(tu_count_entries(), 1, "limit %zu: a failed conversion left a file", cap);
-        cr_assert_eq(atomic_load(&live), 0, "limit %zu: leaked", cap);
+        cr_assert_eq(atomic_load(&ah_live), 0, "limit %zu: leaked", cap);
         checked++;
     }
     cr_log_info("write failure at %zu offsets of a %zu-byte output", checked, full);

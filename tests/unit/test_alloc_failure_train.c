@@ -12,65 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_hook.h"
 #include "test_util.h"
 
-static atomic_size_t n_calls;  /* allocation attempts since the last reset */
-static atomic_size_t fail_at;  /* the attempt that fails (1-based); 0: never */
-static atomic_long live;       /* successful allocations minus frees */
-static atomic_size_t n_failed; /* how many attempts were failed */
-
-static void *count_malloc(size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = malloc(size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void *count_realloc(void *ptr, size_t size)
-{
-    if (atomic_fetch_add(&n_calls, 1) + 1 == atomic_load(&fail_at)) {
-        atomic_fetch_add(&n_failed, 1);
-        return NULL;
-    }
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void count_free(void *ptr)
-{
-    if (ptr)
-        atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
-
-static void install(void)
-{
-    tu_setup();
-    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
-}
-
-static void uninstall(void)
-{
-    embt_set_allocator(NULL, NULL, NULL);
-    tu_teardown();
-}
-
-static void arm(size_t n)
-{
-    atomic_store(&n_calls, 0);
-    atomic_store(&n_failed, 0);
-    atomic_store(&live, 0);
-    atomic_store(&fail_at, n);
-}
-
-TestSuite(alloc_failure_train, .init = install, .fini = uninstall, .timeout = 120);
+TestSuite(alloc_failure_train, .init = ah_install, .fini = ah_uninstall, .timeout = 120);
 
 static const char *fixture(const char *dir, const char *name)
 {
@@ -125,7 +70,7 @@ static void note_start(const embt_train_progress *p, void *user)
     (void)p;
     (void)user;
     size_t zero = 0;
-    atomic_compare_exchange_strong(&calls_at_start, &zero, atomic_load(&n_calls));
+    atomic_compare_exchange_strong(&calls_at_start, &zero, atomic_load(&ah_n_calls));
 }
 
 typedef struct sweep {
@@ -144,9 +89,9 @@ static sweep train_at_allocations(train_fn fn, const void *opts, const char *out
     size_t keep_len = 0;
     uint8_t *keep_bytes = keep ? tu_read_file(keep, &keep_len) : NULL;
     atomic_store(&calls_at_start, 0);
-    arm(0);
+    ah_arm(0);
     TU_OK(fn(opts));
-    sweep sw = {atomic_load(&n_calls), atomic_load(&calls_at_start), 0};
+    sweep sw = {atomic_load(&ah_n_calls), atomic_load(&calls_at_start), 0};
     cr_assert_gt(sw.total, 0, "training made no allocation through the hook");
     cr_assert_eq(unlink(out), 0);
     if (samples == 0 || sw.dense == 0 || sw.dense > sw.total)
@@ -154,16 +99,16 @@ static sweep train_at_allocations(train_fn fn, const void *opts, const char *out
     size_t step = sw.total > sw.dense ? (sw.total - sw.dense + samples - 1) / samples : 1;
     size_t entries = tu_count_entries();
     for (size_t n = 1;;) {
-        arm(n <= sw.total ? n : 0);
+        ah_arm(n <= sw.total ? n : 0);
         embt_status st = fn(opts);
-        long leaked = atomic_load(&live);
+        long leaked = atomic_load(&ah_live);
         cr_assert_eq(leaked, 0, "n=%zu: %ld allocations leaked (status %s: %s)", n, leaked,
                      embt_status_name(st), embt_error_last()->message);
         if (n > sw.total) {
             TU_OK(st);
             break;
         }
-        cr_assert_eq(atomic_load(&n_failed), 1, "n=%zu of %zu: the allocations changed", n,
+        cr_assert_eq(atomic_load(&ah_n_failed), 1, "n=%zu of %zu: the allocations changed", n,
                      sw.total);
         cr_assert_eq(st, EMBT_ENOMEM, "n=%zu: got %s (%s)", n, embt_status_name(st),
                      embt_error_last()->message);
@@ -184,13 +129,7 @@ static sweep train_at_allocations(train_fn fn, const void *opts, const char *out
             n = n + step < sw.total ? n + step : sw.total; /* the last allocation is tried */
     }
     free(keep_bytes);
-    arm(0);
-    embt_file *f = NULL;
-    embt_open_options oo = EMBT_OPEN_OPTIONS_INIT;
-    oo.flags = EMBT_OPEN_VERIFY;
-    TU_OK(embt_file_open(&f, out, &oo));
-    embt_file_close(f);
-    cr_assert_eq(atomic_load(&live), 0);
+    ah_verify_file(out);
     return sw;
 }
 
@@ -206,8 +145,13 @@ static void log_sweep(const char *what, sweep sw)
                 what, sw.total, sw.dense, sw.sparse, sw.total - sw.dense);
 }
 
-static void sg_options(embt_sg_options *o, const char *in, const char *out)
+/* Writes the corpus to corpus.txt and sets `o` to train on it into `out_name`; `in` and `out`
+ * (PATH_MAX bytes each) receive the two paths, as tu_path() rotates its buffers. */
+static void sg_setup(embt_sg_options *o, char *in, char *out, const char *out_name)
 {
+    snprintf(in, PATH_MAX, "%s", tu_path("corpus.txt"));
+    snprintf(out, PATH_MAX, "%s", tu_path(out_name));
+    write_corpus(in);
     embt_sg_defaults(o);
     o->input = in;
     o->output = out;
@@ -221,11 +165,8 @@ static void sg_options(embt_sg_options *o, const char *in, const char *out)
 Test(alloc_failure_train, skipgram_with_adam_fails_cleanly_at_every_allocation)
 {
     char in[PATH_MAX], out[PATH_MAX];
-    snprintf(in, sizeof in, "%s", tu_path("corpus.txt"));
-    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
-    write_corpus(in);
     embt_sg_options o;
-    sg_options(&o, in, out);
+    sg_setup(&o, in, out, "out.embt");
     embt_optim_defaults(&o.optimizer, EMBT_OPTIM_ADAM);
     o.progress = note_start;
     log_sweep("skip-gram, Adam, from scratch", train_at_allocations(run_sg, &o, out, in, 6));
@@ -234,12 +175,11 @@ Test(alloc_failure_train, skipgram_with_adam_fails_cleanly_at_every_allocation)
 Test(alloc_failure_train, skipgram_from_pretrained_fails_cleanly_at_every_allocation)
 {
     char in[PATH_MAX], out[PATH_MAX], pre[PATH_MAX];
-    snprintf(in, sizeof in, "%s", tu_path("corpus.txt"));
-    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
+    embt_sg_options o;
+    sg_setup(&o, in, out, "out.embt");
     snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
-    write_corpus(in);
     /* the pretrained file: 10 of the corpus words and others, compressed */
-    arm(0);
+    ah_arm(0);
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, pre, NULL));
     embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
@@ -264,8 +204,6 @@ Test(alloc_failure_train, skipgram_from_pretrained_fails_cleanly_at_every_alloca
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
 
-    embt_sg_options o;
-    sg_options(&o, in, out);
     o.pretrained = pre;
     o.freeze = 1;
     o.progress = note_start;
@@ -275,17 +213,14 @@ Test(alloc_failure_train, skipgram_from_pretrained_fails_cleanly_at_every_alloca
 Test(alloc_failure_train, resumed_skipgram_fails_cleanly_at_every_allocation)
 {
     char in[PATH_MAX], out[PATH_MAX], stopped[PATH_MAX];
-    snprintf(in, sizeof in, "%s", tu_path("corpus.txt"));
-    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
-    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
-    write_corpus(in);
     embt_sg_options o;
-    sg_options(&o, in, stopped);
+    sg_setup(&o, in, stopped, "stopped.embt");
+    snprintf(out, sizeof out, "%s", tu_path("out.embt"));
     o.epoch = 2;
     embt_optim_defaults(&o.optimizer, EMBT_OPTIM_ADAGRAD);
     o.stop_after_words = 200;
     embt_sg_report rep;
-    arm(0);
+    ah_arm(0);
     TU_OK(embt_sg_train(&o, &rep));
     cr_assert_eq(rep.completed, 0);
     embt_sg_options r;
@@ -320,7 +255,7 @@ Test(alloc_failure_train, classifier_from_pretrained_fails_cleanly_at_every_allo
     char out[PATH_MAX], pre[PATH_MAX];
     snprintf(out, sizeof out, "%s", tu_path("out.embt"));
     snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
-    arm(0);
+    ah_arm(0);
     tu_sample s = {12, 4, EMBT_DTYPE_F16, 0, 0, NULL};
     TU_OK(tu_write_sample(pre, &s));
     embt_file *pf = NULL; /* opened once: its allocations are not the trainer's */
@@ -342,7 +277,7 @@ Test(alloc_failure_train, resumed_classifier_fails_cleanly_at_every_allocation)
     snprintf(out, sizeof out, "%s", tu_path("out.embt"));
     snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
     snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
-    arm(0);
+    ah_arm(0);
     tu_sample s = {12, 4, EMBT_DTYPE_F16, 0, 0, NULL};
     TU_OK(tu_write_sample(pre, &s));
     embt_file *pf = NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "alloc_hook.h"
 #include "cmd.h"
 #include "sysio.h"
 #include "test_util.h"
@@ -43,33 +44,8 @@ static int io_hook(embt__io_op op, size_t *n)
     return 0;
 }
 
-/* a counting allocator, for leaks */
-static atomic_long live;
-
-static void *count_malloc(size_t size)
-{
-    void *p = malloc(size);
-    if (p)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void *count_realloc(void *ptr, size_t size)
-{
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void count_free(void *ptr)
-{
-    if (ptr)
-        atomic_fetch_sub(&live, 1);
-    free(ptr);
-}
-
-/* Resets the counters; the `fail`-th call of kind `op` fails with `err` (fail 0: none). */
+/* Resets the counters (the allocator's too: it counts for leaks and fails nothing); the `fail`-th
+ * call of kind `op` fails with `err` (fail 0: none). */
 static void arm(embt__io_op op, unsigned fail, int err)
 {
     for (int i = 0; i < N_OPS; i++) {
@@ -79,24 +55,22 @@ static void arm(embt__io_op op, unsigned fail, int err)
     atomic_store(&fail_at[op], fail);
     atomic_store(&fail_errno, err);
     atomic_store(&n_failed, 0);
-    atomic_store(&live, 0);
+    ah_arm(0);
 }
 
 static void install(void)
 {
-    tu_setup();
+    ah_install();
     for (int i = 0; i < N_OPS; i++)
         atomic_store(&cap[i], 0);
     atomic_store(&interrupt, false);
-    TU_OK(embt_set_allocator(count_malloc, count_realloc, count_free));
     embt__io_fault_set(io_hook);
 }
 
 static void uninstall(void)
 {
     embt__io_fault_set(NULL);
-    embt_set_allocator(NULL, NULL, NULL);
-    tu_teardown();
+    ah_uninstall();
 }
 
 TestSuite(io_failure, .init = install, .fini = uninstall, .timeout = 120);
@@ -147,8 +121,8 @@ Test(io_failure, open_without_mmap_fails_cleanly_at_every_read)
         embt_file *f = (embt_file *)1;
         embt_status st = embt_file_open(&f, path, &oo);
         embt_file_close(f);
-        cr_assert_eq(atomic_load(&live), 0, "read %u: %ld allocations leaked", n,
-                     atomic_load(&live));
+        cr_assert_eq(atomic_load(&ah_live), 0, "read %u: %ld allocations leaked", n,
+                     atomic_load(&ah_live));
         if (atomic_load(&n_failed) == 0) {
             TU_OK(st);
             break;
@@ -281,7 +255,7 @@ Test(io_failure, convert_fails_cleanly_at_every_write)
         for (n = 1; n < 100000; n++) {
             arm(EMBT__IO_WRITE, n, ENOSPC);
             embt_status st = embt_convert_file(paths[i].in, out, NULL);
-            cr_assert_eq(atomic_load(&live), 0, "%s, write %u: leaked", paths[i].name, n);
+            cr_assert_eq(atomic_load(&ah_live), 0, "%s, write %u: leaked", paths[i].name, n);
             if (atomic_load(&n_failed) == 0) {
                 TU_OK(st);
                 break;
@@ -337,7 +311,7 @@ Test(io_failure, convert_fails_cleanly_at_every_fsync_and_rename)
                 size_t entries = put_old(out);
                 arm(ops[k], n, EIO);
                 embt_status st = embt_convert_file(paths[i].in, out, NULL);
-                cr_assert_eq(atomic_load(&live), 0, "%s, %s %u: leaked", paths[i].name,
+                cr_assert_eq(atomic_load(&ah_live), 0, "%s, %s %u: leaked", paths[i].name,
                              k ? "rename" : "fsync", n);
                 cr_assert_eq(tu_count_entries(), entries, "%s, %s %u: a file was left",
                              paths[i].name, k ? "rename" : "fsync", n);
@@ -458,7 +432,7 @@ Test(io_failure, skipgram_fails_cleanly_at_every_corpus_read)
             arm(EMBT__IO_READ, n, EIO);
             embt_sg_report rep;
             embt_status st = embt_sg_train(&o, &rep);
-            cr_assert_eq(atomic_load(&live), 0, "threads %u, read %u: leaked", threads, n);
+            cr_assert_eq(atomic_load(&ah_live), 0, "threads %u, read %u: leaked", threads, n);
             if (atomic_load(&n_failed) == 0) {
                 TU_OK(st);
                 break;
@@ -524,7 +498,7 @@ Test(io_failure, skipgram_output_write_failure_keeps_the_previous_file)
         embt_status st = embt_sg_train(&o, &rep);
         cr_assert_eq(atomic_load(&n_failed), 1, "fault %zu was not reached", i);
         cr_assert_eq(st, EMBT_EIO, "fault %zu: got %s", i, embt_status_name(st));
-        cr_assert_eq(atomic_load(&live), 0, "fault %zu: leaked", i);
+        cr_assert_eq(atomic_load(&ah_live), 0, "fault %zu: leaked", i);
         cr_assert(is_old(out), "fault %zu: the previous output changed", i);
         cr_assert_eq(tu_count_entries(), entries, "fault %zu: a file was left", i);
     }
