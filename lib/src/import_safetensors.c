@@ -505,6 +505,8 @@ static embt_status write_rows(const embt__import *ctx, const st_tensor *t, uint6
     uint8_t *buf = NULL;
     float *scales = NULL;
     embt_status st = EMBT_OK;
+    if (rows == 0) /* a shape of (0, n) may declare any n: no rows, no buffers */
+        return EMBT_OK;
     if (!raw) {
         buf = embt__malloc(batch * (size_t)cols * out_es);
         if (!buf) {
