@@ -498,14 +498,14 @@ static embt_status write_rows(const embt__import *ctx, const st_tensor *t, uint6
     run r = {ctx, t, data_start, t->dtype->dtype, to};
     size_t es = embt_dtype_size(r.from);
     size_t row_bytes = (size_t)cols * es;
-    size_t batch = row_bytes >= ST_BATCH_BYTES ? 1 : ST_BATCH_BYTES / row_bytes;
+    size_t batch = embt__batch_rows(rows, row_bytes, ST_BATCH_BYTES);
     bool raw = r.from == to || !is_float(r.from);
     bool i8 = r.from == EMBT_DTYPE_I8;
     size_t out_es = to == EMBT_DTYPE_I8 ? 4 : embt_dtype_size(to);
     uint8_t *buf = NULL;
     float *scales = NULL;
     embt_status st = EMBT_OK;
-    if (rows == 0) /* a shape of (0, n) may declare any n: no rows, no buffers */
+    if (batch == 0)
         return EMBT_OK;
     if (!raw) {
         buf = embt__malloc(batch * (size_t)cols * out_es);
@@ -676,6 +676,13 @@ embt_status embt__import_safetensors(const embt__import *ctx)
         st = embt__error(EMBT_EPARSE, file_end, "data", 0,
                          "%" PRIu64 " trailing bytes after the last tensor",
                          (uint64_t)size - file_end);
+        goto done;
+    }
+    /* a header with no tensors is valid safetensors, but converting it would give a file with no
+     * table, which no command can use */
+    if (n_tensors == 0) {
+        st = embt__error(EMBT_EFORMAT, root->offset, "header", 0,
+                         "the header lists no tensors: nothing to import");
         goto done;
     }
     for (size_t i = 0; i < n_tensors; i++) {

@@ -23,7 +23,8 @@
 #define DETECT_NUL_BYTES 65536u      /* auto-detection looks for NUL bytes in this prefix */
 #define DIM_MAX (LINE_BYTES_MAX / 2) /* each value takes at least a digit and a blank */
 #define HEADER_NUMBER_MAX UINT64_C(1000000000000000)
-#define ROWS_GUESS_MAX (1u << 22) /* presized rows; more grow the arrays as they come */
+#define ROWS_GUESS_MAX (1u << 22)   /* presized rows; more grow the arrays as they come */
+#define KEEP_FIRST_BYTES (1u << 24) /* keep_last rows held before any grows, when not presized */
 
 /* ---- lines and fields ----------------------------------------------------------------------- */
 
@@ -964,7 +965,9 @@ static embt_status keep_row(text_import *ti, chunk *c, size_t i, size_t *out)
     if (ti->keep_last) {
         size_t row = ti->store.n - 1;
         if (row >= ti->all_cap) {
-            size_t cap = ti->all_cap ? ti->all_cap * 2 : 4096;
+            /* doubling the rows held so far; the first block is bounded in bytes, not rows */
+            size_t cap = ti->all_cap ? ti->all_cap * 2
+                                     : embt__batch_rows(4096, dim * sizeof *v, KEEP_FIRST_BYTES);
             float *grown = embt__realloc(ti->all, cap * dim * sizeof *grown);
             if (!grown)
                 return embt__error_nomem();
@@ -1316,6 +1319,10 @@ embt_status embt__import_text(const embt__import *ctx, embt_format format)
     }
     if (o->limit != 0 && guess > o->limit)
         guess = o->limit;
+    /* a row of dim values takes at least 2 * dim bytes, so the input bounds the rows whatever the
+     * header declares */
+    if (ti.lay.dim > 0 && guess > (ti.lay.end - ti.lay.body) / (2 * (uint64_t)ti.lay.dim))
+        guess = (ti.lay.end - ti.lay.body) / (2 * (uint64_t)ti.lay.dim);
     if (guess > ROWS_GUESS_MAX)
         guess = ROWS_GUESS_MAX;
     rc = token_store_init(&ti.store, guess);

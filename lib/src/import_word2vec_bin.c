@@ -300,11 +300,7 @@ embt_status embt__import_word2vec_bin(const embt__import *ctx)
     rc = embt_writer_table_begin(w, &tspec);
     if (rc != EMBT_OK)
         goto done;
-    size_t batch_rows = BATCH_BYTES / row_bytes ? BATCH_BYTES / row_bytes : 1;
-    if (batch_rows > kept)
-        batch_rows = (size_t)kept;
-    /* kept rows are in the input, so the batch is bounded by it; no rows, no batch (a header of 0
-     * rows may declare any dimension) */
+    size_t batch_rows = embt__batch_rows(kept, row_bytes, BATCH_BYTES);
     batch = kept ? embt__malloc(batch_rows * row_bytes) : NULL;
     if (kept && !batch) {
         rc = embt__error_nomem();

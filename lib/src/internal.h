@@ -76,6 +76,15 @@ static inline bool embt__align_up(uint64_t *out, uint64_t x, uint64_t a)
     return true;
 }
 
+/* Rows per conversion buffer: as many as fit in `budget` bytes, at least one, at most `rows`.
+ * Importers size their buffers by the rows the input holds, never by a declared row length
+ * alone: a header of 0 rows may declare any width, and then no buffer is needed (0). */
+static inline size_t embt__batch_rows(uint64_t rows, uint64_t row_bytes, size_t budget)
+{
+    uint64_t n = row_bytes && row_bytes < budget ? budget / row_bytes : 1;
+    return (size_t)(n < rows ? n : rows);
+}
+
 /* ---- little-endian codecs: assemble bytes, never cast file pointers ---- */
 static inline uint16_t embt__le16(const uint8_t *p)
 {

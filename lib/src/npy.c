@@ -520,14 +520,8 @@ embt_status embt__npy_write_table(const embt__import *ctx, const embt__npy_src *
     rc = embt_writer_table_begin(w, &ts);
     if (rc != EMBT_OK)
         goto done;
-    size_t batch = BATCH_ELEMS / cols;
-    if (batch == 0)
-        batch = 1;
-    if (batch > rows)
-        batch = (size_t)rows;
-    /* cols <= 2^31 - 1 and batch * cols <= max(BATCH_ELEMS, cols): no overflow below. The rows are
-     * in the input, so the buffers are bounded by it; no rows, no buffers (a shape of (0, n) may
-     * declare any n) */
+    /* cols <= 2^31 - 1 and batch * cols <= max(BATCH_ELEMS, cols): no overflow below */
+    size_t batch = embt__batch_rows(rows, cols, BATCH_ELEMS);
     size_t n_max = batch * cols;
     raw = n_max ? embt__malloc(n_max * 8) : NULL;
     conv = n_max ? embt__malloc(n_max * 8) : NULL;

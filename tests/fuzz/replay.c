@@ -1,7 +1,9 @@
 /* replay.c: runs saved inputs through a fuzz target's LLVMFuzzerTestOneInput without libFuzzer, so
  * any compiler (GCC included) and every ctest run cover the seeds and the crash reproducers.
  * Usage: fuzz_replay_<target> PATH...; a directory stands for the regular files directly in it.
- * A broken invariant aborts (the test fails); no input at all is a failure too. */
+ * A broken invariant aborts (the test fails); no input at all is a failure too. As libFuzzer's
+ * -rss_limit_mb=2048 (run.sh) does, a single library allocation over 2 GiB aborts too, so the
+ * reproducers of excessive allocations fail here when the bug comes back. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,7 +13,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "embt/embt.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define ALLOCATION_MAX ((size_t)2048 << 20)
+
+static void check_size(size_t n)
+{
+    if (n > ALLOCATION_MAX) {
+        fprintf(stderr, "replay: the library asked for %zu bytes in one allocation (limit %zu)\n",
+                n, ALLOCATION_MAX);
+        abort();
+    }
+}
+static void *capped_malloc(size_t n)
+{
+    check_size(n);
+    return malloc(n);
+}
+static void *capped_realloc(void *p, size_t n)
+{
+    check_size(n);
+    return realloc(p, n);
+}
 
 static size_t n_inputs;
 
@@ -114,6 +139,10 @@ static int replay_dir(const char *dir)
 int main(int argc, char **argv)
 {
     int rc = 0;
+    if (embt_set_allocator(capped_malloc, capped_realloc, free) != EMBT_OK) {
+        fprintf(stderr, "replay: cannot install the allocation limit\n");
+        return 1;
+    }
     for (int i = 1; i < argc && rc == 0; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {

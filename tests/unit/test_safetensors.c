@@ -489,6 +489,8 @@ static bad_case bad_cases[] = {
     {"metadata number", "{\"__metadata__\":{\"k\":1}}", {0}, 0, EMBT_EPARSE, "1", 0, 0, 0},
     {"metadata not object", "{\"__metadata__\":\"x\"}", {0}, 0, EMBT_EPARSE, "\"x\"", 0, 0, 0},
     {"header not object", "[]", {0}, 0, EMBT_EPARSE, "[", 0, 0, 0},
+    {"no tensors", " {  } ", {0}, 0, EMBT_EFORMAT, "{", 0, 0, 0},
+    {"metadata only", "{\"__metadata__\":{\"k\":\"v\"}}", {0}, 0, EMBT_EFORMAT, "{", 0, 0, 0},
     {"tensor not object", "{\"a\":3}", {0}, 0, EMBT_EPARSE, "3", 0, 0, 0},
     {"missing shape",
      "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,0]}}",
