@@ -555,17 +555,69 @@ bool cli_parse_u64(uint64_t *out, const char *s, uint64_t max)
     return true;
 }
 
-const embt_table *cli_pick_table(const embt_file *file, const char *name)
+const embt_table *cli_open_vocab_table(const char *cmd, const char *path, const char *name,
+                                       embt_file **file)
 {
+    if (embt_file_open(file, path, NULL) != EMBT_OK) {
+        cli_error_record(cmd, path, embt_error_last());
+        return NULL;
+    }
     const embt_table *t = NULL;
     if (name) {
-        embt_file_table(&t, file, name);
-        return t;
-    }
-    for (size_t i = 0; i < embt_file_table_count(file); i++)
-        if (embt_table_vocab(t = embt_file_table_at(file, i)))
+        if (embt_file_table(&t, *file, name) == EMBT_OK && embt_table_vocab(t))
             return t;
+        cli_errorf(cmd, path, "no table '%s' tied to a vocabulary", name);
+        return NULL;
+    }
+    for (size_t i = 0; i < embt_file_table_count(*file); i++)
+        if (embt_table_vocab(t = embt_file_table_at(*file, i)))
+            return t;
+    cli_errorf(cmd, path, "no table tied to a vocabulary");
     return NULL;
+}
+
+bool cli_find_token(uint32_t *id, const char *cmd, const char *path, const embt_vocab *vocab,
+                    const char *token)
+{
+    embt_status st = embt_vocab_find(id, vocab, token, strlen(token));
+    if (st == EMBT_ENOTFOUND)
+        cli_errorf(cmd, path, "token '%s' not found", token);
+    else if (st != EMBT_OK)
+        cli_error_record(cmd, path, embt_error_last());
+    return st == EMBT_OK;
+}
+
+int cli_print_hits(const char *cmd, const char *path, const embt_vocab *vocab, const embt_hit *hits,
+                   size_t n_hits, bool json)
+{
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
+    if (!mem) {
+        cli_errorf(cmd, path, "out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    for (size_t i = 0; i < n_hits; i++) {
+        size_t len;
+        const char *tok = embt_vocab_token(vocab, hits[i].id, &len);
+        if (!tok) {
+            cli_error_record(cmd, path, embt_error_last());
+            fclose(mem);
+            free(text);
+            return CLI_EXIT_ERROR;
+        }
+        if (json) {
+            fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
+            cli_json_string(mem, tok, len);
+            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
+        } else {
+            fwrite(tok, 1, len, mem);
+            fprintf(mem, "\t%.9g\n", (double)hits[i].score);
+        }
+    }
+    int rc = cli_memstream_to_stdout(cmd, path, &mem, &text, &text_len);
+    free(text);
+    return rc;
 }
 
 int cli_memstream_to_stdout(const char *cmd, const char *path, FILE **mem, char **text,

@@ -59,8 +59,21 @@ int cli_parse_predict_options(const char *cmd, const char *usage, int argc, char
 /* Parses a decimal unsigned integer: digits only (no sign or blank), no overflow, at most `max`. */
 bool cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
 
-/* The table named `name`, or (name NULL) the first table tied to a vocabulary; NULL if none. */
-const embt_table *cli_pick_table(const embt_file *file, const char *name);
+/* Opens `path` into *file and returns the table named `name` if it is tied to a vocabulary, or
+ * (name NULL) the first table tied to one. On failure prints the error line and returns NULL;
+ * *file may then be open and is the caller's to close. */
+const embt_table *cli_open_vocab_table(const char *cmd, const char *path, const char *name,
+                                       embt_file **file);
+
+/* Finds `token` in the vocabulary; prints "token '...' not found" or the library's error and
+ * returns false when it cannot. */
+bool cli_find_token(uint32_t *id, const char *cmd, const char *path, const embt_vocab *vocab,
+                    const char *token);
+
+/* Prints hits, best first, as `TOKEN<TAB>SCORE` lines or (json) one object per hit with rank,
+ * token, id and score; all or nothing. Returns CLI_EXIT_OK or CLI_EXIT_ERROR (line printed). */
+int cli_print_hits(const char *cmd, const char *path, const embt_vocab *vocab, const embt_hit *hits,
+                   size_t n_hits, bool json);
 
 /* ---- structured output ------------------------------------------------------------------------- */
 

@@ -46,9 +46,6 @@ int cmd_analogy(int argc, char **argv)
     embt_file *file = NULL;
     embt_index *index = NULL;
     embt_hit *hits = NULL;
-    char *text = NULL;
-    size_t text_len = 0;
-    FILE *mem = NULL;
     int rc = CLI_EXIT_ERROR;
 
     optind = 0;
@@ -93,32 +90,14 @@ int cmd_analogy(int argc, char **argv)
         goto done;
     }
     const char *path = argv[optind];
-    if (embt_file_open(&file, path, NULL) != EMBT_OK) {
-        cli_error_record("analogy", path, embt_error_last());
-        goto done;
-    }
-    const embt_table *table = cli_pick_table(file, table_name);
+    const embt_table *table = cli_open_vocab_table("analogy", path, table_name, &file);
     const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
-    if (!vocab) {
-        if (table_name)
-            cli_errorf("analogy", path, "no table '%s' tied to a vocabulary", table_name);
-        else
-            cli_errorf("analogy", path, "no table tied to a vocabulary");
+    if (!vocab)
         goto done;
-    }
     uint32_t abc[3];
-    for (int i = 0; i < 3; i++) {
-        const char *tok = argv[optind + 1 + i];
-        embt_status st = embt_vocab_find(&abc[i], vocab, tok, strlen(tok));
-        if (st == EMBT_ENOTFOUND) {
-            cli_errorf("analogy", path, "token '%s' not found", tok);
+    for (int i = 0; i < 3; i++)
+        if (!cli_find_token(&abc[i], "analogy", path, vocab, argv[optind + 1 + i]))
             goto done;
-        }
-        if (st != EMBT_OK) {
-            cli_error_record("analogy", path, embt_error_last());
-            goto done;
-        }
-    }
     if (embt_index_new(&index, table, NULL) != EMBT_OK) {
         cli_error_record("analogy", path, embt_error_last());
         goto done;
@@ -138,32 +117,9 @@ int cmd_analogy(int argc, char **argv)
         cli_error_record("analogy", path, embt_error_last());
         goto done;
     }
-    if (!(mem = open_memstream(&text, &text_len))) {
-        cli_errorf("analogy", path, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_hits; i++) {
-        size_t len;
-        const char *tok = embt_vocab_token(vocab, hits[i].id, &len);
-        if (!tok) {
-            cli_error_record("analogy", path, embt_error_last());
-            goto done;
-        }
-        if (json) {
-            fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
-            cli_json_string(mem, tok, len);
-            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
-        } else {
-            fwrite(tok, 1, len, mem);
-            fprintf(mem, "\t%.9g\n", (double)hits[i].score);
-        }
-    }
-    rc = cli_memstream_to_stdout("analogy", path, &mem, &text, &text_len);
+    rc = cli_print_hits("analogy", path, vocab, hits, n_hits, json);
 
 done:
-    if (mem)
-        fclose(mem);
-    free(text);
     free(hits);
     embt_index_free(index);
     embt_file_close(file);

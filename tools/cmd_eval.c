@@ -178,18 +178,9 @@ int cmd_eval(int argc, char **argv)
         goto done;
     }
     const char *path = argv[optind];
-    if (embt_file_open(&file, path, NULL) != EMBT_OK) {
-        cli_error_record("eval", path, embt_error_last());
+    const embt_table *table = cli_open_vocab_table("eval", path, table_name, &file);
+    if (!table)
         goto done;
-    }
-    const embt_table *table = cli_pick_table(file, table_name);
-    if (!table || !embt_table_vocab(table)) {
-        if (table_name)
-            cli_errorf("eval", path, "no table '%s' tied to a vocabulary", table_name);
-        else
-            cli_errorf("eval", path, "no table tied to a vocabulary");
-        goto done;
-    }
     if (embt_index_new(&index, table, NULL) != EMBT_OK) {
         cli_error_record("eval", path, embt_error_last());
         goto done;

@@ -45,9 +45,6 @@ int cmd_similar(int argc, char **argv)
     embt_index *index = NULL;
     embt_hit *hits = NULL;
     float *query = NULL;
-    char *text = NULL;
-    size_t text_len = 0;
-    FILE *mem = NULL;
     int rc = CLI_EXIT_ERROR;
 
     optind = 0;
@@ -94,26 +91,12 @@ int cmd_similar(int argc, char **argv)
         goto done;
     }
     const char *path = argv[optind], *token = argv[optind + 1];
-    if (embt_file_open(&file, path, NULL) != EMBT_OK) {
-        cli_error_record("similar", path, embt_error_last());
-        goto done;
-    }
-    const embt_table *table = cli_pick_table(file, table_name);
+    const embt_table *table = cli_open_vocab_table("similar", path, table_name, &file);
     const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
-    if (!vocab) {
-        if (table_name)
-            cli_errorf("similar", path, "no table '%s' tied to a vocabulary", table_name);
-        else
-            cli_errorf("similar", path, "no table tied to a vocabulary");
-        goto done;
-    }
     uint32_t id;
-    embt_status st = embt_vocab_find(&id, vocab, token, strlen(token));
-    if (st == EMBT_ENOTFOUND) {
-        cli_errorf("similar", path, "token '%s' not found", token);
+    if (!vocab || !cli_find_token(&id, "similar", path, vocab, token))
         goto done;
-    }
-    if (st != EMBT_OK || embt_index_new(&index, table, NULL) != EMBT_OK) {
+    if (embt_index_new(&index, table, NULL) != EMBT_OK) {
         cli_error_record("similar", path, embt_error_last());
         goto done;
     }
@@ -127,6 +110,7 @@ int cmd_similar(int argc, char **argv)
         cli_errorf("similar", path, "out of memory");
         goto done;
     }
+    embt_status st;
     if (metric == EMBT_METRIC_COSINE) {
         /* gensim's most_similar(TOKEN): the same float32 query as gensim builds */
         embt_most_similar_options mo = EMBT_MOST_SIMILAR_OPTIONS_INIT;
@@ -147,32 +131,9 @@ int cmd_similar(int argc, char **argv)
         cli_error_record("similar", path, embt_error_last());
         goto done;
     }
-    if (!(mem = open_memstream(&text, &text_len))) {
-        cli_errorf("similar", path, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n_hits; i++) {
-        size_t len;
-        const char *tok = embt_vocab_token(vocab, hits[i].id, &len);
-        if (!tok) {
-            cli_error_record("similar", path, embt_error_last());
-            goto done;
-        }
-        if (json) {
-            fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
-            cli_json_string(mem, tok, len);
-            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
-        } else {
-            fwrite(tok, 1, len, mem);
-            fprintf(mem, "\t%.9g\n", (double)hits[i].score);
-        }
-    }
-    rc = cli_memstream_to_stdout("similar", path, &mem, &text, &text_len);
+    rc = cli_print_hits("similar", path, vocab, hits, n_hits, json);
 
 done:
-    if (mem)
-        fclose(mem);
-    free(text);
     free(hits);
     free(query);
     embt_index_free(index);
