@@ -22,37 +22,47 @@ static const struct {
 };
 #define N_KEYS (sizeof keys / sizeof keys[0])
 
-void cli_train_config_free(int argc, char **argv)
+void cli_train_config_free(cli_config_args *args)
 {
-    if (!argv)
-        return;
-    for (int i = 0; i < argc; i++)
-        free(argv[i]);
-    free(argv);
+    for (int i = 0; args->argv && i < args->argc; i++)
+        free(args->argv[i]);
+    free(args->argv);
+    free(args->line);
+    free(args->col);
+    memset(args, 0, sizeof *args);
 }
 
-static int push(char ***argv, int *argc, int *cap, const char *s)
+/* Appends s, found at line:col of the file, to the command line. */
+static int push(cli_config_args *a, int *cap, const char *s, size_t line, size_t col)
 {
-    if (*argc + 2 > *cap) {
+    if (a->argc + 2 > *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        char **g = realloc(*argv, (size_t)nc * sizeof *g);
-        if (!g)
+        char **g = realloc(a->argv, (size_t)nc * sizeof *g);
+        if (g)
+            a->argv = g;
+        unsigned *l = realloc(a->line, (size_t)nc * sizeof *l);
+        if (l)
+            a->line = l;
+        unsigned *c = realloc(a->col, (size_t)nc * sizeof *c);
+        if (c)
+            a->col = c;
+        if (!g || !l || !c)
             return -1;
-        *argv = g;
         *cap = nc;
     }
     char *d = strdup(s);
     if (!d)
         return -1;
-    (*argv)[(*argc)++] = d;
-    (*argv)[*argc] = NULL;
+    a->line[a->argc] = (unsigned)line;
+    a->col[a->argc] = (unsigned)col;
+    a->argv[a->argc++] = d;
+    a->argv[a->argc] = NULL;
     return 0;
 }
 
-int cli_train_config(const char *path, int *argc_out, char ***argv_out)
+int cli_train_config(const char *path, cli_config_args *out)
 {
-    *argc_out = 0;
-    *argv_out = NULL;
+    memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "rb");
     if (!f) {
         cli_errorf("train", path, "cannot open: %s", strerror(errno));
@@ -60,15 +70,18 @@ int cli_train_config(const char *path, int *argc_out, char ***argv_out)
     }
     yaml_parser_t p;
     yaml_event_t ev;
-    int rc = CLI_EXIT_OK, argc = 0, cap = 0, depth = 0, have_event = 0;
-    char **argv = NULL;
+    int rc = CLI_EXIT_OK, cap = 0, depth = 0, have_event = 0;
     unsigned seen[N_KEYS] = {0};
     char key[64] = "";
     size_t key_line = 0, key_col = 0, key_idx = N_KEYS;
     int expect_value = 0;
-    yaml_parser_initialize(&p);
+    if (!yaml_parser_initialize(&p)) {
+        fclose(f);
+        cli_errorf("train", path, "out of memory");
+        return CLI_EXIT_ERROR;
+    }
     yaml_parser_set_input_file(&p, f);
-    if (push(&argv, &argc, &cap, "train"))
+    if (push(out, &cap, "train", 0, 0))
         goto nomem;
     for (;;) {
         if (!yaml_parser_parse(&p, &ev)) {
@@ -147,9 +160,9 @@ int cli_train_config(const char *path, int *argc_out, char ***argv_out)
                     rc = CLI_EXIT_USAGE;
                     goto done;
                 }
-                if (on && push(&argv, &argc, &cap, opt))
+                if (on && push(out, &cap, opt, key_line, key_col))
                     goto nomem;
-            } else if (push(&argv, &argc, &cap, opt) || push(&argv, &argc, &cap, v)) {
+            } else if (push(out, &cap, opt, key_line, key_col) || push(out, &cap, v, line, col)) {
                 goto nomem;
             }
             break;
@@ -168,11 +181,7 @@ done:
         yaml_event_delete(&ev);
     yaml_parser_delete(&p);
     fclose(f);
-    if (rc != CLI_EXIT_OK) {
-        cli_train_config_free(argc, argv);
-        return rc;
-    }
-    *argc_out = argc;
-    *argv_out = argv;
-    return CLI_EXIT_OK;
+    if (rc != CLI_EXIT_OK)
+        cli_train_config_free(out);
+    return rc;
 }

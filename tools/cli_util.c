@@ -61,10 +61,33 @@ void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+static struct {
+    const char *path;
+    char *const *argv;
+    const unsigned *line, *col;
+    int argc;
+} origins;
+
+void cli_set_arg_origins(const char *path, char *const *argv, const unsigned *line,
+                         const unsigned *col, int argc)
+{
+    origins.path = path;
+    origins.argv = argv;
+    origins.line = line;
+    origins.col = col;
+    origins.argc = argc;
+    optarg = NULL; /* a value left by an earlier getopt loop is not one of these */
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "embt %s: ", cmd);
+    for (int i = 0; optarg && i < origins.argc; i++)
+        if (origins.argv[i] == optarg && origins.line[i] > 0) {
+            fprintf(stderr, "%s:%u:%u: ", origins.path, origins.line[i], origins.col[i]);
+            break;
+        }
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

@@ -31,6 +31,12 @@ void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Where the arguments came from when a file supplied them (`embt train CONFIG.yaml`): while set, a
+ * usage error raised while getopt's optarg is argv[i] names `path:line[i]:col[i]` of that value.
+ * cli_set_arg_origins(NULL, NULL, NULL, NULL, 0) clears it. */
+void cli_set_arg_origins(const char *path, char *const *argv, const unsigned *line,
+                         const unsigned *col, int argc);
+
 /* Reports an option getopt_long() rejected (returned '?' or ':'); returns CLI_EXIT_USAGE. The
  * option string must start with ':' so a missing argument is told apart. */
 int cli_bad_option(const char *cmd, int c, char **argv);

@@ -346,9 +346,11 @@ static int train_skipgram(int argc, char **argv)
     if (tty)
         fputc('\n', stderr);
     if (st != EMBT_OK) {
-        /* a line and column can only be in the corpus; other errors name their file */
+        /* a line and column can only be in the corpus, and so can errors of section "corpus";
+         * other errors name their file */
         const embt_error *err = embt_error_last();
-        cli_error_record("train", err->line ? o.input : NULL, err);
+        bool corpus = err->line || strcmp(err->section, "corpus") == 0;
+        cli_error_record("train", corpus ? o.input : NULL, err);
         rc = CLI_EXIT_ERROR;
         goto done;
     }
@@ -372,13 +374,14 @@ int cmd_train(int argc, char **argv)
     if (argc >= 2 && argv[1][0] != '-') {
         if (argc > 2)
             return cli_usage_error("train", "a CONFIG.yaml takes no other arguments");
-        int cargc;
-        char **cargv;
-        int rc = cli_train_config(argv[1], &cargc, &cargv);
+        cli_config_args config;
+        int rc = cli_train_config(argv[1], &config);
         if (rc != CLI_EXIT_OK)
             return rc;
-        rc = cmd_train(cargc, cargv);
-        cli_train_config_free(cargc, cargv);
+        cli_set_arg_origins(argv[1], config.argv, config.line, config.col, config.argc);
+        rc = cmd_train(config.argc, config.argv);
+        cli_set_arg_origins(NULL, NULL, NULL, NULL, 0);
+        cli_train_config_free(&config);
         return rc;
     }
     const char *task = find_task(argc, argv);

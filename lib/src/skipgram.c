@@ -448,8 +448,8 @@ static embt_status build_tables(sg *s)
     for (uint64_t i = 0; i < s->vocab_size; i++)
         total += pow((double)s->counts[i], 0.75);
     if (!(total > 0))
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
-                           "no word of the vocabulary occurs in the corpus");
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "corpus", 0,
+                           "no word of the vocabulary occurs in it");
     double cum = 0;
     uint64_t slot = 0, last = 0;
     for (uint64_t i = 0; i < s->vocab_size; i++) {
@@ -742,8 +742,8 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
         uint64_t saved_size;
         if (embt__meta_get_u64(&saved_size, rmeta, "training.input_size", false) == EMBT_OK &&
             saved_size != file_size) {
-            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
-                             "the corpus has %llu bytes, the interrupted run read %llu",
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "corpus", 0,
+                             "it has %llu bytes, the interrupted run read %llu",
                              (unsigned long long)file_size, (unsigned long long)saved_size);
             goto done;
         }
@@ -802,8 +802,9 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
         for (uint32_t i = 0; i < s->vocab.n; i++)
             s->train_words += s->vocab.count[i];
         if (s->vocab_size == 0 || s->train_words == 0) {
-            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
-                             "no corpus word reaches min-count");
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "corpus", 0,
+                             "no word occurs min-count (%llu) times or more",
+                             (unsigned long long)(o.min_count ? o.min_count : 1));
             goto done;
         }
         size_t n = (size_t)s->vocab_size * s->dim;

@@ -94,6 +94,48 @@ Test(train_cmd, unknown_config_key_is_named_with_its_line, .init = setup, .fini 
     cr_assert(strstr(buf, "c.yaml:3:1: unknown key 'windw'"), "stderr: %s", buf);
 }
 
+/* a bad value in a config is reported at its line and column, by the same check as the flag */
+Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setup,
+     .fini = tu_teardown)
+{
+    const char *yaml = "task: skipgram\ninput: c.txt\nepoch:   abc\n";
+    tu_write_file(tu_path("c.yaml"), yaml, strlen(yaml));
+    char *argv[] = {"train", (char *)tu_path("c.yaml")};
+    cr_assert_eq(run(2, argv), 2);
+    const char *skipgram_msg = "c.yaml:3:10: --epoch: expected a non-negative integer, got 'abc'";
+    const char *classify = "task: classify\ninput: c.txt\noutput: m.embt\ndim: 0\n";
+    tu_write_file(tu_path("k.yaml"), classify, strlen(classify));
+    argv[1] = (char *)tu_path("k.yaml");
+    cr_assert_eq(run(2, argv), 2);
+    /* errors that are not about a value carry no position */
+    char *flags[] = {"train", "--input", "c.txt", "--epoch", "x"};
+    cr_assert_eq(run(5, flags), 2);
+    FILE *err = cr_get_redirected_stderr();
+    char buf[2048] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, err);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, skipgram_msg), "stderr: %s", buf);
+    cr_assert(strstr(buf, "k.yaml:4:6: --dim must be in [1, 65536], not '0'"), "stderr: %s", buf);
+    cr_assert(strstr(buf, "embt train: --epoch: expected a non-negative integer, got 'x'"),
+              "stderr: %s", buf);
+}
+
+/* corpus-wide errors name the corpus */
+Test(train_cmd, min_count_error_names_the_corpus, .init = setup, .fini = tu_teardown)
+{
+    tu_write_file(tu_path("small.txt"), "the a b\n", 8);
+    char *argv[] = {"train", "--input", (char *)tu_path("small.txt"), "--output",
+                    (char *)tu_path("o.embt")};
+    cr_assert_eq(run(5, argv), 1);
+    FILE *err = cr_get_redirected_stderr();
+    char buf[1024] = "";
+    size_t n = fread(buf, 1, sizeof buf - 1, err);
+    buf[n] = '\0';
+    cr_assert(strstr(buf, "small.txt: corpus: no word occurs min-count (5) times or more"),
+              "stderr: %s", buf);
+    cr_assert_not(tu_exists(tu_path("o.embt")));
+}
+
 Test(train_cmd, stop_after_then_resume_completes_the_run, .init = setup, .fini = tu_teardown)
 {
     const char *in = corpus();
