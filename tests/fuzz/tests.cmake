@@ -4,7 +4,7 @@
 # fuzz_<target>, run by tests/fuzz/run.sh.
 set(EMBT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(EMBT_FUZZ_TARGETS embt meta text roundtrip word2vec_bin fasttext_bin npy npz safetensors json
-                      export)
+                      export config model)
 
 # Seeds: the conformance corpus for the reader (its .yaml expectations are YAML seeds for meta),
 # hand-written inputs in seeds/<target>/ for the others.
@@ -12,7 +12,7 @@ set(EMBT_FUZZ_SEEDS_embt ${PROJECT_SOURCE_DIR}/format/valid ${PROJECT_SOURCE_DIR
 set(EMBT_FUZZ_SEEDS_meta ${PROJECT_SOURCE_DIR}/format/valid ${EMBT_FUZZ_DIR}/seeds/meta)
 set(EMBT_FUZZ_SEEDS_text ${EMBT_FUZZ_DIR}/seeds/text)
 set(EMBT_FUZZ_SEEDS_roundtrip ${EMBT_FUZZ_DIR}/seeds/roundtrip)
-foreach(t word2vec_bin fasttext_bin npy npz safetensors json export)
+foreach(t word2vec_bin fasttext_bin npy npz safetensors json export config model)
   set(EMBT_FUZZ_SEEDS_${t} ${EMBT_FUZZ_DIR}/seeds/${t})
 endforeach()
 
@@ -21,6 +21,9 @@ foreach(t ${EMBT_FUZZ_TARGETS})
   embt_target_defaults(fuzz_replay_${t})
   target_include_directories(fuzz_replay_${t} PRIVATE ${PROJECT_SOURCE_DIR}/lib/src)
   target_link_libraries(fuzz_replay_${t} PRIVATE embt_static m)
+  if(t STREQUAL "config") # the config reader is the CLI's (tools/cli_train_config.c)
+    target_link_libraries(fuzz_replay_${t} PRIVATE embt_cli)
+  endif()
   file(GLOB regressions CONFIGURE_DEPENDS ${EMBT_FUZZ_DIR}/regressions/${t}/*)
   add_test(NAME fuzz.${t} COMMAND fuzz_replay_${t} ${EMBT_FUZZ_SEEDS_${t}} ${regressions})
   set_tests_properties(fuzz.${t} PROPERTIES TIMEOUT 600)
@@ -30,6 +33,9 @@ foreach(t ${EMBT_FUZZ_TARGETS})
     embt_target_defaults(fuzz_${t})
     target_include_directories(fuzz_${t} PRIVATE ${PROJECT_SOURCE_DIR}/lib/src)
     target_link_libraries(fuzz_${t} PRIVATE embt_static m)
+    if(t STREQUAL "config")
+      target_link_libraries(fuzz_${t} PRIVATE embt_cli)
+    endif()
     target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
   endif()
 endforeach()
