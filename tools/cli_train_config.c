@@ -122,6 +122,12 @@ int cli_train_config(const char *path, cli_config_args *out)
                 rc = CLI_EXIT_USAGE;
                 goto done;
             }
+            if (strlen(v) != ev.data.scalar.length) { /* a "\0" escape would cut the value */
+                cli_errorf("train", NULL, "%s:%zu:%zu: a NUL character is not allowed", path, line,
+                           col);
+                rc = CLI_EXIT_USAGE;
+                goto done;
+            }
             if (!expect_value) {
                 snprintf(key, sizeof key, "%s", v);
                 for (char *c = key; *c; c++)

@@ -79,30 +79,48 @@ void cli_set_arg_origins(const char *path, char *const *argv, const unsigned *li
     optarg = NULL; /* a value left by an earlier getopt loop is not one of these */
 }
 
-int cli_usage_error(const char *cmd, const char *fmt, ...)
+/* The usage error line, prefixed with the origin of `arg` when a config file supplied it. */
+static int usage_error_v(const char *cmd, const char *arg, const char *fmt, va_list ap)
 {
-    va_list ap;
     fprintf(stderr, "embt %s: ", cmd);
-    for (int i = 0; optarg && i < origins.argc; i++)
-        if (origins.argv[i] == optarg && origins.line[i] > 0) {
+    for (int i = 0; arg && i < origins.argc; i++)
+        if (origins.argv[i] == arg && origins.line[i] > 0) {
             fprintf(stderr, "%s:%u:%u: ", origins.path, origins.line[i], origins.col[i]);
             break;
         }
-    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "\ntry 'embt %s --help' for usage\n", cmd);
     return CLI_EXIT_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    /* inside a getopt loop optarg is the value being refused; glibc's getopt clears it on every
+     * call, so after the loop (a missing option, say) no value is named */
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = usage_error_v(cmd, optarg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int cli_arg_error(const char *cmd, const char *arg, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = usage_error_v(cmd, arg, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 int cli_bad_option(const char *cmd, int c, char **argv)
 {
     const char *arg = optind > 0 ? argv[optind - 1] : "";
     if (c == ':')
-        return cli_usage_error(cmd, "option '%s' needs a value", arg);
+        return cli_arg_error(cmd, arg, "option '%s' needs a value", arg);
     if (optopt && optopt != '?')
         return cli_usage_error(cmd, "unknown option '-%c'", optopt);
-    return cli_usage_error(cmd, "unknown option '%s'", arg);
+    return cli_arg_error(cmd, arg, "unknown option '%s'", arg);
 }
 
 bool cli_parse_format(cli_format *out, const char *name, unsigned allowed)

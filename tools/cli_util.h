@@ -31,6 +31,11 @@ void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
  * CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_usage_error() about the argument `arg` (one of argv's strings), which names its origin in a
+ * config file when it came from one (cli_set_arg_origins). */
+int cli_arg_error(const char *cmd, const char *arg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Where the arguments came from when a file supplied them (`embt train CONFIG.yaml`): while set, a
  * usage error raised while getopt's optarg is argv[i] names `path:line[i]:col[i]` of that value.
  * cli_set_arg_origins(NULL, NULL, NULL, NULL, 0) clears it. */

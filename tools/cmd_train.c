@@ -388,6 +388,6 @@ int cmd_train(int argc, char **argv)
     if (strcmp(task, "classify") == 0)
         return cli_train_classify(argc, argv);
     if (strcmp(task, "skipgram") != 0)
-        return cli_usage_error("train", "--task: skipgram or classify, not '%s'", task);
+        return cli_arg_error("train", task, "--task: skipgram or classify, not '%s'", task);
     return train_skipgram(argc, argv);
 }

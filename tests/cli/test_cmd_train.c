@@ -107,6 +107,18 @@ Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setu
     tu_write_file(tu_path("k.yaml"), classify, strlen(classify));
     argv[1] = (char *)tu_path("k.yaml");
     cr_assert_eq(run(2, argv), 2);
+    const char *task = "input: c.txt\ntask: sgns\n";
+    tu_write_file(tu_path("t.yaml"), task, strlen(task));
+    argv[1] = (char *)tu_path("t.yaml");
+    cr_assert_eq(run(2, argv), 2);
+    const char *window = "task: classify\ninput: c.txt\noutput: m.embt\nwindow: 3\n";
+    tu_write_file(tu_path("w.yaml"), window, strlen(window));
+    argv[1] = (char *)tu_path("w.yaml");
+    cr_assert_eq(run(2, argv), 2);
+    const char *nul = "epoch: \"3\\0x\"\n";
+    tu_write_file(tu_path("n.yaml"), nul, strlen(nul));
+    argv[1] = (char *)tu_path("n.yaml");
+    cr_assert_eq(run(2, argv), 2);
     /* errors that are not about a value carry no position */
     char *flags[] = {"train", "--input", "c.txt", "--epoch", "x"};
     cr_assert_eq(run(5, flags), 2);
@@ -116,6 +128,10 @@ Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setu
     buf[n] = '\0';
     cr_assert(strstr(buf, skipgram_msg), "stderr: %s", buf);
     cr_assert(strstr(buf, "k.yaml:4:6: --dim must be in [1, 65536], not '0'"), "stderr: %s", buf);
+    cr_assert(strstr(buf, "t.yaml:2:7: --task: skipgram or classify, not 'sgns'"), "stderr: %s",
+              buf);
+    cr_assert(strstr(buf, "w.yaml:4:1: unknown option '--window'"), "stderr: %s", buf);
+    cr_assert(strstr(buf, "n.yaml:1:8: a NUL character is not allowed"), "stderr: %s", buf);
     cr_assert(strstr(buf, "embt train: --epoch: expected a non-negative integer, got 'x'"),
               "stderr: %s", buf);
 }

@@ -3,7 +3,8 @@
  * must be exit 1 or 2 with nothing returned; a success must give {"train", "--KEY" [VALUE], ...}
  * where every key is one of train's long options, none repeats, the two booleans take no value,
  * every other key is followed by one value, and every argument's origin (line, column) lies inside
- * the input. The CLI's messages go to stderr, which is pointed at /dev/null around the call. */
+ * the input (lines counted as libyaml does, UTF-16 included). The CLI's messages go to stderr,
+ * which is pointed at /dev/null around the call. */
 #include <fcntl.h>
 #include <stdbool.h>
 
@@ -49,12 +50,24 @@ static int parse_quietly(const char *path, cli_config_args *args)
     return rc;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Lines of the input as libyaml counts them: it decodes UTF-16 after a BOM (FF FE or FE FF),
+ * UTF-8 otherwise, and breaks lines at LF, CR LF, CR, NEL, LS and PS. */
+static size_t count_lines(const uint8_t *data, size_t size)
 {
-    const char *path = fz_path("c.yaml");
-    fz_write_file(path, data, size);
-    /* libyaml's line breaks: LF, CR LF, CR, NEL (C2 85), LS and PS (E2 80 A8/A9) */
     size_t lines = 1;
+    if (size >= 2 &&
+        ((data[0] == 0xFF && data[1] == 0xFE) || (data[0] == 0xFE && data[1] == 0xFF))) {
+        bool le = data[0] == 0xFF;
+        for (size_t i = 2; i + 1 < size; i += 2) {
+            unsigned u = le ? data[i] | data[i + 1] << 8 : data[i] << 8 | data[i + 1];
+            unsigned next = 0;
+            if (i + 3 < size)
+                next = le ? data[i + 2] | data[i + 3] << 8 : data[i + 2] << 8 | data[i + 3];
+            lines +=
+                u == '\n' || (u == '\r' && next != '\n') || u == 0x85 || u == 0x2028 || u == 0x2029;
+        }
+        return lines;
+    }
     for (size_t i = 0; i < size; i++) {
         const uint8_t *d = data + i;
         size_t left = size - i;
@@ -62,7 +75,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  (left >= 2 && d[0] == 0xC2 && d[1] == 0x85) ||
                  (left >= 3 && d[0] == 0xE2 && d[1] == 0x80 && (d[2] == 0xA8 || d[2] == 0xA9));
     }
+    return lines;
+}
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *path = fz_path("c.yaml");
+    fz_write_file(path, data, size);
+    size_t lines = count_lines(data, size);
     cli_config_args a;
     memset(&a, 0xA5, sizeof a);
     int rc = parse_quietly(path, &a);

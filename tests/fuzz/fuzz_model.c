@@ -44,7 +44,9 @@ static size_t own_line(char *buf, size_t cap, const embt_file *f, const embt_cla
             size_t len = 0;
             const char *tok = embt_vocab_token(words, i, &len);
             if (tok && n + len + 2 < cap) {
-                memcpy(buf + n, tok, len);
+                /* a token may hold a line break (any UTF-8 but NUL): the line stays one line */
+                for (size_t j = 0; j < len; j++)
+                    buf[n + j] = tok[j] == '\n' || tok[j] == '\r' ? ' ' : tok[j];
                 n += len;
                 buf[n++] = ' ';
             }
@@ -53,7 +55,8 @@ static size_t own_line(char *buf, size_t cap, const embt_file *f, const embt_cla
     size_t len = 0;
     const char *label = embt_classifier_label(c, 0, &len);
     if (label && n + len + 1 < cap) {
-        memcpy(buf + n, label, len);
+        for (size_t j = 0; j < len; j++)
+            buf[n + j] = label[j] == '\n' || label[j] == '\r' ? ' ' : label[j];
         n += len;
     }
     buf[n] = '\0';
@@ -113,8 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     st = embt_classifier_predict(hits, &n, c, "ok \xff bad", 8, 2, 0.0f);
     FZ_CHECK(st == EMBT_EPARSE, "invalid UTF-8 gave %s", embt_status_name(st));
 
-    char test_text[1200];
+    char test_text[2 * sizeof own + 64];
     int tl = snprintf(test_text, sizeof test_text, "%s\n__label__x the of\n\n%s zzqx\n", own, own);
+    FZ_CHECK(tl > 0 && (size_t)tl < sizeof test_text, "test text of %d bytes", tl);
     FILE *in = fmemopen(test_text, (size_t)tl, "r");
     FZ_CHECK(in != NULL, "fmemopen");
     embt_classify_metrics m;
