@@ -94,44 +94,42 @@ Test(train_cmd, unknown_config_key_is_named_with_its_line, .init = setup, .fini 
     cr_assert(strstr(buf, "c.yaml:3:1: unknown key 'windw'"), "stderr: %s", buf);
 }
 
+/* Writes `yaml` as `name` in the test directory and runs `embt train name`; returns the exit code. */
+static int run_config(const char *name, const char *yaml)
+{
+    tu_write_file(tu_path(name), yaml, strlen(yaml));
+    char *argv[] = {"train", (char *)tu_path(name)};
+    return run(2, argv);
+}
+
 /* a bad value in a config is reported at its line and column, by the same check as the flag */
 Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setup,
      .fini = tu_teardown)
 {
-    const char *yaml = "task: skipgram\ninput: c.txt\nepoch:   abc\n";
-    tu_write_file(tu_path("c.yaml"), yaml, strlen(yaml));
-    char *argv[] = {"train", (char *)tu_path("c.yaml")};
-    cr_assert_eq(run(2, argv), 2);
-    const char *skipgram_msg = "c.yaml:3:10: --epoch: expected a non-negative integer, got 'abc'";
-    const char *classify = "task: classify\ninput: c.txt\noutput: m.embt\ndim: 0\n";
-    tu_write_file(tu_path("k.yaml"), classify, strlen(classify));
-    argv[1] = (char *)tu_path("k.yaml");
-    cr_assert_eq(run(2, argv), 2);
-    const char *task = "input: c.txt\ntask: sgns\n";
-    tu_write_file(tu_path("t.yaml"), task, strlen(task));
-    argv[1] = (char *)tu_path("t.yaml");
-    cr_assert_eq(run(2, argv), 2);
-    const char *window = "task: classify\ninput: c.txt\noutput: m.embt\nwindow: 3\n";
-    tu_write_file(tu_path("w.yaml"), window, strlen(window));
-    argv[1] = (char *)tu_path("w.yaml");
-    cr_assert_eq(run(2, argv), 2);
-    const char *nul = "epoch: \"3\\0x\"\n";
-    tu_write_file(tu_path("n.yaml"), nul, strlen(nul));
-    argv[1] = (char *)tu_path("n.yaml");
-    cr_assert_eq(run(2, argv), 2);
-    /* errors that are not about a value carry no position */
+    static const struct {
+        const char *name, *yaml, *message;
+    } cases[] = {
+        {"c.yaml", "task: skipgram\ninput: c.txt\nepoch:   abc\n",
+         "c.yaml:3:10: --epoch: expected a non-negative integer, got 'abc'"},
+        {"k.yaml", "task: classify\ninput: c.txt\noutput: m.embt\ndim: 0\n",
+         "k.yaml:4:6: --dim must be in [1, 65536], not '0'"},
+        {"t.yaml", "input: c.txt\ntask: sgns\n",
+         "t.yaml:2:7: --task: skipgram or classify, not 'sgns'"},
+        {"w.yaml", "task: classify\ninput: c.txt\noutput: m.embt\nwindow: 3\n",
+         "w.yaml:4:1: unknown option '--window'"},
+        {"n.yaml", "epoch: \"3\\0x\"\n", "n.yaml:1:8: a NUL character is not allowed"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert_eq(run_config(cases[i].name, cases[i].yaml), 2, "%s", cases[i].name);
+    /* errors that are not about a value from a file carry no position */
     char *flags[] = {"train", "--input", "c.txt", "--epoch", "x"};
     cr_assert_eq(run(5, flags), 2);
     FILE *err = cr_get_redirected_stderr();
     char buf[2048] = "";
     size_t n = fread(buf, 1, sizeof buf - 1, err);
     buf[n] = '\0';
-    cr_assert(strstr(buf, skipgram_msg), "stderr: %s", buf);
-    cr_assert(strstr(buf, "k.yaml:4:6: --dim must be in [1, 65536], not '0'"), "stderr: %s", buf);
-    cr_assert(strstr(buf, "t.yaml:2:7: --task: skipgram or classify, not 'sgns'"), "stderr: %s",
-              buf);
-    cr_assert(strstr(buf, "w.yaml:4:1: unknown option '--window'"), "stderr: %s", buf);
-    cr_assert(strstr(buf, "n.yaml:1:8: a NUL character is not allowed"), "stderr: %s", buf);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        cr_assert(strstr(buf, cases[i].message), "no '%s' in stderr: %s", cases[i].message, buf);
     cr_assert(strstr(buf, "embt train: --epoch: expected a non-negative integer, got 'x'"),
               "stderr: %s", buf);
 }
