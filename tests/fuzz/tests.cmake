@@ -4,7 +4,7 @@
 # fuzz_<target>, run by tests/fuzz/run.sh.
 set(EMBT_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(EMBT_FUZZ_TARGETS embt meta text roundtrip word2vec_bin fasttext_bin npy npz safetensors json
-                      export config model)
+                      export config model eval)
 
 # Seeds: the conformance corpus for the reader (its .yaml expectations are YAML seeds for meta),
 # hand-written inputs in seeds/<target>/ for the others.
@@ -12,7 +12,7 @@ set(EMBT_FUZZ_SEEDS_embt ${PROJECT_SOURCE_DIR}/format/valid ${PROJECT_SOURCE_DIR
 set(EMBT_FUZZ_SEEDS_meta ${PROJECT_SOURCE_DIR}/format/valid ${EMBT_FUZZ_DIR}/seeds/meta)
 set(EMBT_FUZZ_SEEDS_text ${EMBT_FUZZ_DIR}/seeds/text)
 set(EMBT_FUZZ_SEEDS_roundtrip ${EMBT_FUZZ_DIR}/seeds/roundtrip)
-foreach(t word2vec_bin fasttext_bin npy npz safetensors json export config model)
+foreach(t word2vec_bin fasttext_bin npy npz safetensors json export config model eval)
   set(EMBT_FUZZ_SEEDS_${t} ${EMBT_FUZZ_DIR}/seeds/${t})
 endforeach()
 
