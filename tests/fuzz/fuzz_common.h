@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,27 @@ static inline size_t fz_count_other_entries(const char *keep)
     }
     closedir(d);
     return n;
+}
+
+/* True when the input starts with the .embt magic, so that format detection takes it for a
+ * container (whose reader reports damage as EMBT_ECORRUPT). */
+static inline bool fz_embt_magic(const uint8_t *data, size_t size)
+{
+    return size >= 5 && memcmp(data,
+                               "\x89"
+                               "EMBT",
+                               5) == 0;
+}
+
+/* A failed embt_convert_file() on fuzzed input: a parse, format, limit, argument or version error,
+ * or (corrupt_ok: the input may be taken for .embt) the container reader's ECORRUPT; the error
+ * record agrees with the status. */
+static inline void fz_check_import_failure(embt_status st, bool corrupt_ok)
+{
+    FZ_CHECK(st == EMBT_EPARSE || st == EMBT_EFORMAT || st == EMBT_ELIMIT || st == EMBT_EINVAL ||
+                 st == EMBT_EVERSION || (corrupt_ok && st == EMBT_ECORRUPT),
+             "convert failed with %s", embt_status_name(st));
+    FZ_CHECK(st == embt_error_last()->code, "status and error record disagree");
 }
 
 #endif

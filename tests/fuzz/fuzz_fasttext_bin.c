@@ -41,10 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     embt_status st = embt_convert_file(in, out, &o);
     if (st != EMBT_OK) {
-        FZ_CHECK(st == EMBT_EPARSE || st == EMBT_EFORMAT || st == EMBT_ELIMIT ||
-                     st == EMBT_EINVAL || st == EMBT_EVERSION,
-                 "convert failed with %s", embt_status_name(st));
-        FZ_CHECK(st == embt_error_last()->code, "status and error record disagree");
+        fz_check_import_failure(st, fz_embt_magic(data, size));
         FZ_CHECK(fz_count_other_entries("in.bin") == 0,
                  "a failed conversion (%s) left output or a temporary file", embt_status_name(st));
         unlink(in);

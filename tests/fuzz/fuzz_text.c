@@ -36,10 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st != EMBT_OK) {
         /* detection may take the input for .embt, which can also be of a newer major version or
          * corrupt */
-        FZ_CHECK(st == EMBT_EPARSE || st == EMBT_EFORMAT || st == EMBT_ELIMIT ||
-                     st == EMBT_EINVAL || st == EMBT_EVERSION || st == EMBT_ECORRUPT,
-                 "convert failed with %s", embt_status_name(st));
-        FZ_CHECK(st == embt_error_last()->code, "status and error record disagree");
+        fz_check_import_failure(st, true);
         FZ_CHECK(fz_count_other_entries("in.txt") == 0,
                  "a failed conversion (%s) left output or a temporary file", embt_status_name(st));
     } else {
