@@ -182,6 +182,21 @@ static inline float tu_randf(uint64_t *state, float lo, float hi)
     return lo + (hi - lo) * (float)((double)(tu_rand(state) >> 11) / 9007199254740992.0);
 }
 
+/* A training corpus: `lines` lines of `words` tokens "w<k> " (k uniform below `vocab`, drawn with
+ * tu_rand from `seed`), each line ended by LF. */
+static inline void tu_write_corpus(const char *path, int lines, int words, unsigned vocab,
+                                   uint64_t seed)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "create %s: %s", path, strerror(errno));
+    for (int line = 0; line < lines; line++) {
+        for (int w = 0; w < words; w++)
+            fprintf(f, "w%u ", (unsigned)(tu_rand(&seed) % vocab));
+        fputc('\n', f);
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
 static inline uint32_t tu_f32_bits(float f)
 {
     uint32_t u;

@@ -26,15 +26,7 @@ static int run(int argc, char **argv)
 static const char *corpus(void)
 {
     const char *path = tu_path("c.txt");
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    uint64_t r = 3;
-    for (int line = 0; line < 300; line++) {
-        for (int w = 0; w < 10; w++)
-            fprintf(f, "w%u ", (unsigned)(tu_rand(&r) % 30));
-        fputc('\n', f);
-    }
-    fclose(f);
+    tu_write_corpus(path, 300, 10, 30, 3);
     return path;
 }
 

@@ -30,15 +30,7 @@ static const char *fixture(const char *dir, const char *name)
 /* 60 lines of 8 words over a 20-word vocabulary. */
 static void write_corpus(const char *path)
 {
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    uint64_t r = 11;
-    for (int line = 0; line < 60; line++) {
-        for (int w = 0; w < 8; w++)
-            fprintf(f, "w%u ", (unsigned)(tu_rand(&r) % 20));
-        fputc('\n', f);
-    }
-    cr_assert_eq(fclose(f), 0);
+    tu_write_corpus(path, 60, 8, 20, 11);
 }
 
 typedef embt_status (*train_fn)(const void *opts);

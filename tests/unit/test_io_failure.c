@@ -391,15 +391,7 @@ Test(io_failure, the_cli_error_line_names_the_output_and_the_errno)
 
 static void write_corpus(const char *path)
 {
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    uint64_t r = 3;
-    for (int line = 0; line < 200; line++) {
-        for (int w = 0; w < 10; w++)
-            fprintf(f, "w%u ", (unsigned)(tu_rand(&r) % 30));
-        fputc('\n', f);
-    }
-    cr_assert_eq(fclose(f), 0);
+    tu_write_corpus(path, 200, 10, 30, 3);
 }
 
 static void sg_options(embt_sg_options *o, const char *in, const char *out, uint32_t threads)
