@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "hand_classifier.h"
 #include "test_util.h"
 
 int cli_train_classify(int argc, char **argv);
@@ -25,42 +26,9 @@ static int run(int (*fn)(int, char **), int argc, char **argv)
     return rc;
 }
 
-/* words </s> good bad, dim 2, rows (0,0), (2,0), (0,2); labels x, y; W = I, b = 0:
- * "good" -> h = (1, 0) -> p = (0.731059, 0.268941) */
 static const char *hand_model(void)
 {
-    const char *path = tu_path("hand.embt");
-    embt_writer *w = NULL;
-    TU_OK(embt_writer_open(&w, path, NULL));
-    embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
-    TU_OK(embt_writer_vocab_begin(w, &vs));
-    TU_OK(embt_writer_vocab_add(w, "</s>", 4, 0, NULL));
-    TU_OK(embt_writer_vocab_add(w, "good", 4, 0, NULL));
-    TU_OK(embt_writer_vocab_add(w, "bad", 3, 0, NULL));
-    TU_OK(embt_writer_vocab_end(w));
-    vs.name = "labels";
-    TU_OK(embt_writer_vocab_begin(w, &vs));
-    TU_OK(embt_writer_vocab_add(w, "__label__x", 10, 0, NULL));
-    TU_OK(embt_writer_vocab_add(w, "__label__y", 10, 0, NULL));
-    TU_OK(embt_writer_vocab_end(w));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    const float E[6] = {0, 0, 2, 0, 0, 2}, W[4] = {1, 0, 0, 1}, b[2] = {0, 0};
-    ts.name = "embedding";
-    ts.rows = 3;
-    ts.cols = 2;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, E));
-    ts.name = "linear.weight";
-    ts.rows = 2;
-    ts.vocab = "labels";
-    TU_OK(embt_writer_add_table_f32(w, &ts, W));
-    ts.name = "linear.bias";
-    ts.rank = 1;
-    ts.cols = 1;
-    TU_OK(embt_writer_add_table_f32(w, &ts, b));
-    TU_OK(embt_writer_commit(w));
-    embt_writer_free(w);
-    return path;
+    return tu_hand_classifier("hand.embt", false);
 }
 
 Test(predict, prints_label_probability_pairs_best_first, .init = setup, .fini = tu_teardown)
