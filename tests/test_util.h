@@ -182,6 +182,30 @@ static inline float tu_randf(uint64_t *state, float lo, float hi)
     return lo + (hi - lo) * (float)((double)(tu_rand(state) >> 11) / 9007199254740992.0);
 }
 
+/* Copies the .embt `in` to `out` with metadata key `key` set to `value` (as `embt meta` does):
+ * a resume file whose settings say something else than its tables. */
+static inline void tu_rewrite_metadata_key(const char *in, const char *out, const char *key,
+                                           const char *value)
+{
+    embt_file *f = NULL;
+    TU_OK(embt_file_open(&f, in, NULL));
+    size_t len = 0;
+    const char *text = embt_file_metadata(f, &len);
+    embt_meta *m = NULL;
+    TU_OK(embt_meta_parse(&m, text ? text : "", text ? len : 0));
+    TU_OK(embt_meta_set(m, key, value));
+    const char *yaml = NULL;
+    TU_OK(embt_meta_emit(&yaml, &len, m));
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, out, NULL));
+    TU_OK(embt_writer_copy_sections(w, f, EMBT_COPY_SKIP_METADATA));
+    TU_OK(embt_writer_set_metadata(w, yaml, len));
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    embt_meta_free(m);
+    embt_file_close(f);
+}
+
 /* A training corpus: `lines` lines of `words` tokens "w<k> " (k uniform below `vocab`, drawn with
  * tu_rand from `seed`), each line ended by LF. */
 static inline void tu_write_corpus(const char *path, int lines, int words, unsigned vocab,

@@ -875,6 +875,10 @@ embt_status embt_classify_train(const char *input, const char *output,
             st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "the resume file has no label");
             goto done;
         }
+        /* the tables must hold what the settings declare before anything is sized by them */
+        if ((st = cls__check_table(NULL, rf, "embedding", words.n, o.dim)) ||
+            (o.bucket && (st = cls__check_table(NULL, rf, "embedding.ngrams", o.bucket, o.dim))))
+            goto done;
     } else {
         if (o.init)
             rec.init = "initializer";

@@ -29,6 +29,11 @@ embt_status cls__state_save(embt_meta *m, int completed, uint64_t processed,
 embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thread_state *th,
                             uint32_t threads, const embt_meta *m);
 
+/* The table `name` of f (into *out unless NULL) if it is (rows, cols); a resumed run checks the
+ * shapes before it allocates by them. Errors: EMBT_ENOTFOUND, EMBT_EINVAL (shape). */
+embt_status cls__check_table(const embt_table **out, const embt_file *f, const char *name,
+                             uint64_t rows, uint64_t cols);
+
 /* Copies the table `name` of f, which must be (rows, cols) (a rank-1 table reads as (rows, 1)),
  * into dst (rows, cols) as float32. Errors: EMBT_ENOTFOUND, EMBT_EINVAL (shape), the reader's. */
 embt_status cls__read_table(float *dst, const embt_file *f, const char *name, uint64_t rows,

@@ -587,17 +587,22 @@ done:
 }
 
 /* Copies the table's rows into dst (rows, dim). */
-static embt_status read_rows(float *dst, const embt_table *t, uint64_t rows, uint64_t dim)
+static embt_status check_shape(const embt_table *t, uint64_t rows, uint64_t dim)
 {
     if (embt_table_rows(t) != rows || embt_table_cols(t) != dim)
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table %s is not %llu x %llu",
                            embt_table_name(t), (unsigned long long)rows, (unsigned long long)dim);
-    for (uint64_t r = 0; r < rows; r++) {
-        embt_status st = embt_table_read_row_f32(dst + r * dim, t, r);
-        if (st)
-            return st;
-    }
     return EMBT_OK;
+}
+
+static embt_status read_rows(float *dst, const embt_table *t, uint64_t rows, uint64_t dim)
+{
+    embt_status st = check_shape(t, rows, dim);
+    if (st)
+        return st;
+    for (uint64_t r = 0; r < rows && st == EMBT_OK; r++)
+        st = embt_table_read_row_f32(dst + r * dim, t, r);
+    return st;
 }
 
 static double now_seconds(void)
@@ -664,6 +669,14 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                            "the vocabulary counts do not add up to training.train_words");
     s->train_words = train_words;
+    if (s->n_frozen > s->vocab_size)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "training.frozen_rows %llu exceeds the %llu words",
+                           (unsigned long long)s->n_frozen, (unsigned long long)s->vocab_size);
+    /* the shapes before the buffers: training.dim alone could ask for any size */
+    if ((st = check_shape(t0, s->vocab_size, s->dim)) ||
+        (st = check_shape(t1, s->vocab_size, s->dim)))
+        return st;
     size_t n = (size_t)s->vocab_size * s->dim;
     s->syn0 = embt__malloc(n * sizeof(float));
     s->syn1 = embt__malloc(n * sizeof(float));

@@ -1,7 +1,8 @@
 /* alloc_hook.h: one counting allocator shared by the failure-injection suites (test_alloc_failure*.c,
  * test_io_failure.c), so that they all fail and count allocations the same way. Installed with
  * embt_set_allocator(), it fails the n-th allocation attempt after ah_arm(n) (0: none) and counts
- * successful allocations minus frees in ah_live, so a leak shows as ah_live != 0. The counters are
+ * successful allocations minus frees in ah_live, so a leak shows as ah_live != 0, and the largest
+ * size asked for in ah_largest. The counters are
  * atomic: importers, exporters and trainers allocate on worker threads. Header-only like
  * test_util.h: each suite is its own executable, and Criterion runs each test in its own process. */
 #ifndef EMBT_ALLOC_HOOK_H
@@ -15,9 +16,18 @@ static atomic_size_t ah_n_calls;  /* allocation attempts since the last ah_arm()
 static atomic_size_t ah_fail_at;  /* the attempt that fails (1-based); 0: never */
 static atomic_long ah_live;       /* successful allocations minus frees */
 static atomic_size_t ah_n_failed; /* how many attempts were failed */
+static atomic_size_t ah_largest;  /* the largest size asked for */
+
+static inline void ah_note_size(size_t size)
+{
+    size_t seen = atomic_load(&ah_largest);
+    while (size > seen && !atomic_compare_exchange_weak(&ah_largest, &seen, size))
+        ;
+}
 
 static inline void *ah_malloc(size_t size)
 {
+    ah_note_size(size);
     if (atomic_fetch_add(&ah_n_calls, 1) + 1 == atomic_load(&ah_fail_at)) {
         atomic_fetch_add(&ah_n_failed, 1);
         return NULL;
@@ -30,6 +40,7 @@ static inline void *ah_malloc(size_t size)
 
 static inline void *ah_realloc(void *ptr, size_t size)
 {
+    ah_note_size(size);
     if (atomic_fetch_add(&ah_n_calls, 1) + 1 == atomic_load(&ah_fail_at)) {
         atomic_fetch_add(&ah_n_failed, 1);
         return NULL;
@@ -52,6 +63,7 @@ static inline void ah_arm(size_t n)
 {
     atomic_store(&ah_n_calls, 0);
     atomic_store(&ah_n_failed, 0);
+    atomic_store(&ah_largest, 0);
     atomic_store(&ah_live, 0);
     atomic_store(&ah_fail_at, n);
 }

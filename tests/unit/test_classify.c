@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "classify_data.h"
+#include "alloc_hook.h"
 #include "hand_classifier.h"
 #include "test_util.h"
 
@@ -795,6 +796,35 @@ Test(classify_resume, another_input_or_file_is_refused, .init = tu_setup, .fini 
     TU_STATUS(embt_classify_train(fixture("train.txt"), tu_path("x.embt"), &r, NULL),
               EMBT_ENOTFOUND);
     cr_expect_not(tu_exists(tu_path("x.embt")));
+}
+
+/* A resume file whose training.bucket disagrees with its tables is refused before the embedding
+ * is sized by it (4 x 10^9 bucket rows of dim 8 asked for 128 GB before the shapes were checked). */
+Test(classify_resume, settings_that_disagree_with_the_tables_are_refused_before_allocating,
+     .init = tu_setup, .fini = tu_teardown)
+{
+    embt_classify_options o = small_options();
+    o.stop_after_lines = 5;
+    char stopped[PATH_MAX];
+    snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
+    train(stopped, &o, NULL);
+    static const char *const bad[][2] = {{"training.bucket", "4000000000"},
+                                         {"training.dim", "65536"}};
+    for (size_t i = 0; i < 2; i++) {
+        tu_rewrite_metadata_key(stopped, tu_path("bad.embt"), bad[i][0], bad[i][1]);
+        embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
+        r.resume = tu_path("bad.embt");
+        TU_OK(embt_set_allocator(ah_malloc, ah_realloc, ah_free));
+        ah_arm(0);
+        embt_status st = embt_classify_train(fixture("train.txt"), tu_path("x.embt"), &r, NULL);
+        size_t largest = atomic_load(&ah_largest);
+        embt_set_allocator(NULL, NULL, NULL);
+        cr_assert(st == EMBT_EINVAL || st == EMBT_ELIMIT, "%s: %s", bad[i][0],
+                  embt_status_name(st));
+        cr_assert_lt(largest, (size_t)64 << 20, "%s %s: %zu bytes asked for", bad[i][0], bad[i][1],
+                     largest);
+        cr_assert_not(tu_exists(tu_path("x.embt")));
+    }
 }
 
 Test(classify_resume, version_1_options_still_train, .init = tu_setup, .fini = tu_teardown)

@@ -2,6 +2,7 @@
  * min-count, order), tables and metadata; one thread gives identical files; a run stopped half-way
  * and resumed equals an uninterrupted run bit for bit (SGD and Adam); fine-tuning keeps frozen rows
  * and the pretrained order; training pulls co-occurring words together; bad inputs fail cleanly. */
+#include "alloc_hook.h"
 #include "test_util.h"
 
 TestSuite(skipgram, .init = tu_setup, .fini = tu_teardown);
@@ -171,6 +172,35 @@ static void check_resume(embt_optim_kind kind, double sample)
     }
     embt_file_close(a);
     embt_file_close(b);
+}
+
+/* A resume file whose settings disagree with its tables is refused before anything is sized by
+ * the settings: training.dim of 10^9 asked for two 4 GB buffers before the shapes were checked. */
+Test(skipgram, resume_settings_that_disagree_with_the_tables_are_refused_before_allocating)
+{
+    const char *in = make_corpus();
+    embt_sg_options o = small_options(in, tu_path("half.embt"));
+    o.stop_after_words = 5000;
+    embt_sg_report rep;
+    TU_OK(embt_sg_train(&o, &rep));
+    static const char *const bad[][2] = {{"training.dim", "1000000000"},
+                                         {"training.frozen_rows", "21"}};
+    for (size_t i = 0; i < 2; i++) {
+        tu_rewrite_metadata_key(tu_path("half.embt"), tu_path("bad.embt"), bad[i][0], bad[i][1]);
+        embt_sg_options r;
+        embt_sg_defaults(&r);
+        r.input = in;
+        r.output = tu_path("resumed.embt");
+        r.resume = tu_path("bad.embt");
+        TU_OK(embt_set_allocator(ah_malloc, ah_realloc, ah_free));
+        ah_arm(0);
+        TU_STATUS(embt_sg_train(&r, &rep), EMBT_EINVAL);
+        size_t largest = atomic_load(&ah_largest);
+        embt_set_allocator(NULL, NULL, NULL);
+        cr_assert_lt(largest, (size_t)64 << 20, "%s %s: %zu bytes asked for", bad[i][0], bad[i][1],
+                     largest);
+        cr_assert_not(tu_exists(tu_path("resumed.embt")));
+    }
 }
 
 Test(skipgram, stopped_and_resumed_run_equals_an_uninterrupted_one)
