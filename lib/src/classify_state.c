@@ -103,11 +103,9 @@ embt_status cls__check_table(const embt_table **out, const embt_file *f, const c
     const embt_table *t;
     if (embt_file_table(&t, f, name) != EMBT_OK)
         return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no table '%s'", name);
-    if (embt_table_rows(t) != rows || embt_table_cols(t) != cols)
-        return embt__error(
-            EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table %s is %llu x %llu, expected %llu x %llu",
-            name, (unsigned long long)embt_table_rows(t), (unsigned long long)embt_table_cols(t),
-            (unsigned long long)rows, (unsigned long long)cols);
+    embt_status st = embt__table_check_shape(t, rows, cols);
+    if (st)
+        return st;
     if (out)
         *out = t;
     return EMBT_OK;
@@ -118,10 +116,5 @@ embt_status cls__read_table(float *dst, const embt_file *f, const char *name, ui
 {
     const embt_table *t;
     embt_status st = cls__check_table(&t, f, name, rows, cols);
-    if (st)
-        return st;
-    for (uint64_t r = 0; r < rows; r++)
-        if ((st = embt_table_read_row_f32(dst + r * cols, t, r)))
-            return st;
-    return EMBT_OK;
+    return st ? st : embt__table_read_f32(dst, t, rows, cols);
 }

@@ -175,6 +175,13 @@ embt_status embt__meta_get_f64(double *out, const embt_meta *meta, const char *k
 const uint8_t *embt__file_bytes(const embt_file *file, uint64_t *size_out);
 
 /* ---- writer internals for streaming importers (writer.c) ---- */
+/* ---- whole tables as float32 (table.c): the trainers and optimisers reading their state ---- */
+/* EMBT_OK when t is (rows, cols) (a rank-1 table counts as (rows, 1)), else EMBT_EINVAL
+ * "table NAME is R x C, expected rows x cols". Check before allocating by rows and cols. */
+embt_status embt__table_check_shape(const embt_table *t, uint64_t rows, uint64_t cols);
+/* Reads the whole of t, which must be (rows, cols), into dst (rows * cols floats). */
+embt_status embt__table_read_f32(float *dst, const embt_table *t, uint64_t rows, uint64_t cols);
+
 /* Sets the row count of the open rank-2 table to `rows` (at least the rows appended so far), for an
  * importer that learns the count as it goes: begin the table with 0 rows and raise the count before
  * each append. Errors: EMBT_EINVAL, EMBT_ELIMIT (beyond FORMAT.md 10), EMBT_ENOMEM. */

@@ -350,52 +350,29 @@ static embt_status step_key(char *buf, size_t cap, const char *table)
     return EMBT_OK;
 }
 
-static embt_status set_double(embt_meta *meta, const char *key, double v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, "%.17g", v);
-    return embt_meta_set(meta, key, buf);
-}
-
 embt_status embt_optim_save_meta(const embt_optim *o, embt_meta *meta, const char *table)
 {
     EMBT_CHECK_ARG(o && meta && table);
-    char key[320], buf[32];
+    char key[320];
     embt_status st = embt_meta_set(meta, "optimizer.kind", embt_optim_name(o->opts.kind));
     if (!st)
-        st = set_double(meta, "optimizer.lr", o->opts.lr);
+        st = embt__meta_set_f64(meta, "optimizer.lr", o->opts.lr);
     if (!st)
-        st = set_double(meta, "optimizer.lr_decay", o->opts.lr_decay);
+        st = embt__meta_set_f64(meta, "optimizer.lr_decay", o->opts.lr_decay);
     if (!st)
-        st = set_double(meta, "optimizer.initial_accumulator_value",
-                        o->opts.initial_accumulator_value);
+        st = embt__meta_set_f64(meta, "optimizer.initial_accumulator_value",
+                                o->opts.initial_accumulator_value);
     if (!st)
-        st = set_double(meta, "optimizer.beta1", o->opts.beta1);
+        st = embt__meta_set_f64(meta, "optimizer.beta1", o->opts.beta1);
     if (!st)
-        st = set_double(meta, "optimizer.beta2", o->opts.beta2);
+        st = embt__meta_set_f64(meta, "optimizer.beta2", o->opts.beta2);
     if (!st)
-        st = set_double(meta, "optimizer.eps", o->opts.eps);
+        st = embt__meta_set_f64(meta, "optimizer.eps", o->opts.eps);
     if (!st)
         st = step_key(key, sizeof key, table);
-    if (!st) {
-        snprintf(buf, sizeof buf, "%llu", (unsigned long long)o->step);
-        st = embt_meta_set(meta, key, buf);
-    }
+    if (!st)
+        st = embt__meta_set_u64(meta, key, o->step);
     return st;
-}
-
-static embt_status get_double(double *out, const embt_meta *meta, const char *key)
-{
-    const char *s;
-    size_t len;
-    embt_status st = embt_meta_get(&s, &len, meta, key);
-    if (st)
-        return st;
-    char *end;
-    *out = strtod(s, &end);
-    if (end == s || *end)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, key, 0, "%s: not a number", key);
-    return EMBT_OK;
 }
 
 static embt_status load_state(float *dst, const embt_file *file, const char *table,
@@ -408,15 +385,7 @@ static embt_status load_state(float *dst, const embt_file *file, const char *tab
         st = embt_file_table(&t, file, name);
     if (st)
         return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no table %s", name);
-    if (embt_table_rows(t) != rows || embt_table_cols(t) != cols)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table %s is not %llu x %llu",
-                           name, (unsigned long long)rows, (unsigned long long)cols);
-    for (uint64_t r = 0; r < rows; r++) {
-        st = embt_table_read_row_f32(dst + r * cols, t, r);
-        if (st)
-            return st;
-    }
-    return EMBT_OK;
+    return embt__table_read_f32(dst, t, rows, cols);
 }
 
 embt_status embt_optim_load(embt_optim *o, const embt_file *file, const embt_meta *meta,
@@ -435,19 +404,18 @@ embt_status embt_optim_load(embt_optim *o, const embt_file *file, const embt_met
     if ((st = embt_optim_parse(&kind, s)))
         return st;
     embt_optim_defaults(&opts, kind);
-    if ((st = get_double(&opts.lr, meta, "optimizer.lr")) ||
-        (st = get_double(&opts.lr_decay, meta, "optimizer.lr_decay")) ||
-        (st = get_double(&opts.initial_accumulator_value, meta,
-                         "optimizer.initial_accumulator_value")) ||
-        (st = get_double(&opts.beta1, meta, "optimizer.beta1")) ||
-        (st = get_double(&opts.beta2, meta, "optimizer.beta2")) ||
-        (st = get_double(&opts.eps, meta, "optimizer.eps")) ||
-        (st = step_key(key, sizeof key, table)) || (st = embt_meta_get(&s, &len, meta, key)))
+    if ((st = embt__meta_get_f64(&opts.lr, meta, "optimizer.lr")) ||
+        (st = embt__meta_get_f64(&opts.lr_decay, meta, "optimizer.lr_decay")) ||
+        (st = embt__meta_get_f64(&opts.initial_accumulator_value, meta,
+                                 "optimizer.initial_accumulator_value")) ||
+        (st = embt__meta_get_f64(&opts.beta1, meta, "optimizer.beta1")) ||
+        (st = embt__meta_get_f64(&opts.beta2, meta, "optimizer.beta2")) ||
+        (st = embt__meta_get_f64(&opts.eps, meta, "optimizer.eps")) ||
+        (st = step_key(key, sizeof key, table)))
         return st;
-    char *end;
-    unsigned long long step = strtoull(s, &end, 10);
-    if (end == s || *end)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "%s: not a step count", key);
+    uint64_t step;
+    if ((st = embt__meta_get_u64(&step, meta, key, true)))
+        return st;
     if ((st = embt_optim_init(o, &opts, rows, cols)))
         return st;
     o->step = step;

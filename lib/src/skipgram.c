@@ -587,24 +587,6 @@ done:
 }
 
 /* Copies the table's rows into dst (rows, dim). */
-static embt_status check_shape(const embt_table *t, uint64_t rows, uint64_t dim)
-{
-    if (embt_table_rows(t) != rows || embt_table_cols(t) != dim)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "table %s is not %llu x %llu",
-                           embt_table_name(t), (unsigned long long)rows, (unsigned long long)dim);
-    return EMBT_OK;
-}
-
-static embt_status read_rows(float *dst, const embt_table *t, uint64_t rows, uint64_t dim)
-{
-    embt_status st = check_shape(t, rows, dim);
-    if (st)
-        return st;
-    for (uint64_t r = 0; r < rows && st == EMBT_OK; r++)
-        st = embt_table_read_row_f32(dst + r * dim, t, r);
-    return st;
-}
-
 static double now_seconds(void)
 {
     struct timespec ts;
@@ -674,16 +656,16 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
                            "training.frozen_rows %llu exceeds the %llu words",
                            (unsigned long long)s->n_frozen, (unsigned long long)s->vocab_size);
     /* the shapes before the buffers: training.dim alone could ask for any size */
-    if ((st = check_shape(t0, s->vocab_size, s->dim)) ||
-        (st = check_shape(t1, s->vocab_size, s->dim)))
+    if ((st = embt__table_check_shape(t0, s->vocab_size, s->dim)) ||
+        (st = embt__table_check_shape(t1, s->vocab_size, s->dim)))
         return st;
     size_t n = (size_t)s->vocab_size * s->dim;
     s->syn0 = embt__malloc(n * sizeof(float));
     s->syn1 = embt__malloc(n * sizeof(float));
     if (!s->syn0 || !s->syn1)
         return embt__error_nomem();
-    if ((st = read_rows(s->syn0, t0, s->vocab_size, s->dim)) ||
-        (st = read_rows(s->syn1, t1, s->vocab_size, s->dim)))
+    if ((st = embt__table_read_f32(s->syn0, t0, s->vocab_size, s->dim)) ||
+        (st = embt__table_read_f32(s->syn1, t1, s->vocab_size, s->dim)))
         return st;
     const char *kind;
     if (embt_meta_get(&kind, &len, m, "optimizer.kind") == EMBT_OK && strcmp(kind, "sgd") != 0) {
@@ -828,11 +810,12 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
             goto done;
         }
         if (pt) {
-            if ((st = read_rows(s->syn0, pt, n_pre, s->dim)))
+            if ((st = embt__table_read_f32(s->syn0, pt, n_pre, s->dim)))
                 goto done;
             const embt_table *pc;
             if (embt_file_table(&pc, pf, "context") == EMBT_OK && embt_table_rows(pc) == n_pre &&
-                embt_table_cols(pc) == s->dim && (st = read_rows(s->syn1, pc, n_pre, s->dim)))
+                embt_table_cols(pc) == s->dim &&
+                (st = embt__table_read_f32(s->syn1, pc, n_pre, s->dim)))
                 goto done;
         }
         embt_init_options init = o.init;

@@ -83,6 +83,26 @@ embt_status embt_table_read_row_f32(float *dst, const embt_table *table, uint64_
     return EMBT_OK;
 }
 
+embt_status embt__table_check_shape(const embt_table *t, uint64_t rows, uint64_t cols)
+{
+    if (t->rows != rows || t->cols != cols)
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "table %s is %llu x %llu, expected %llu x %llu", t->name,
+                           (unsigned long long)t->rows, (unsigned long long)t->cols,
+                           (unsigned long long)rows, (unsigned long long)cols);
+    return EMBT_OK;
+}
+
+embt_status embt__table_read_f32(float *dst, const embt_table *t, uint64_t rows, uint64_t cols)
+{
+    embt_status st = embt__table_check_shape(t, rows, cols);
+    if (st)
+        return st;
+    for (uint64_t r = 0; r < rows; r++)
+        convert_row(dst + r * cols, t, r);
+    return EMBT_OK;
+}
+
 embt_status embt_table_gather_f32(float *dst, const embt_table *table, const uint64_t *ids,
                                   size_t n)
 {
