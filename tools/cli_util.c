@@ -628,6 +628,23 @@ bool cli_find_token(uint32_t *id, const char *cmd, const char *path, const embt_
     return st == EMBT_OK;
 }
 
+int cli_query_option(cli_query_options *q, const char *cmd, int c, const char *arg)
+{
+    switch (c) {
+    case 'k':
+        if (!cli_parse_u64(&q->k, arg, UINT64_MAX) || q->k == 0 || q->k > 1000000)
+            return cli_usage_error(cmd, "bad -k '%s' (expected 1 to 1000000)", arg);
+        return CLI_EXIT_OK;
+    case CLI_OPT_RESTRICT:
+        if (!cli_parse_u64(&q->restrict_rows, arg, UINT64_MAX))
+            return cli_usage_error(cmd, "bad --restrict '%s'", arg);
+        return CLI_EXIT_OK;
+    case CLI_OPT_TABLE: q->table = arg; return CLI_EXIT_OK;
+    case CLI_OPT_JSON: q->json = true; return CLI_EXIT_OK;
+    default: return -1;
+    }
+}
+
 int cli_print_hits(const char *cmd, const char *path, const embt_vocab *vocab, const embt_hit *hits,
                    size_t n_hits, bool json)
 {

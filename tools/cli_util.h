@@ -81,6 +81,30 @@ const embt_table *cli_open_vocab_table(const char *cmd, const char *path, const 
 bool cli_find_token(uint32_t *id, const char *cmd, const char *path, const embt_vocab *vocab,
                     const char *token);
 
+/* The options `similar` and `analogy` share: -k N (1 to 1000000, default 10), --restrict N,
+ * --table NAME, --json. Put CLI_QUERY_LONGOPTS in the command's getopt_long table and "k:" in its
+ * option string. */
+typedef struct cli_query_options {
+    uint64_t k, restrict_rows;
+    const char *table;
+    bool json;
+} cli_query_options;
+#define CLI_QUERY_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        10, 0, NULL, false                                                                         \
+    }
+enum { CLI_OPT_RESTRICT = 0x1000, CLI_OPT_TABLE, CLI_OPT_JSON };
+#define CLI_QUERY_LONGOPTS                                                                         \
+    {"restrict", required_argument, NULL, CLI_OPT_RESTRICT},                                       \
+        {"table", required_argument, NULL, CLI_OPT_TABLE},                                         \
+    {                                                                                              \
+        "json", no_argument, NULL, CLI_OPT_JSON                                                    \
+    }
+
+/* Takes getopt's option c if it is one of the shared ones: returns -1 when it is not, CLI_EXIT_OK
+ * when it was taken, CLI_EXIT_USAGE (message printed) for a bad value. */
+int cli_query_option(cli_query_options *q, const char *cmd, int c, const char *arg);
+
 /* Prints hits, best first, as `TOKEN<TAB>SCORE` lines or (json) one object per hit with rank,
  * token, id and score; all or nothing. Returns CLI_EXIT_OK or CLI_EXIT_ERROR (line printed). */
 int cli_print_hits(const char *cmd, const char *path, const embt_vocab *vocab, const embt_hit *hits,

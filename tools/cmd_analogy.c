@@ -27,22 +27,18 @@ static const char usage[] =
     "  --json            one JSON object per answer: rank, token, id, score\n"
     "  -h, --help        show this help\n";
 
-enum { OPT_RESTRICT = 256, OPT_METHOD, OPT_TABLE, OPT_JSON };
+enum { OPT_METHOD = 256 };
 
 int cmd_analogy(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        CLI_QUERY_LONGOPTS,
         {"method", required_argument, NULL, OPT_METHOD},
-        {"restrict", required_argument, NULL, OPT_RESTRICT},
-        {"table", required_argument, NULL, OPT_TABLE},
-        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint64_t k = 10, restrict_rows = 0;
+    cli_query_options q = CLI_QUERY_OPTIONS_INIT;
     embt_analogy_method method = EMBT_ANALOGY_ADD;
-    const char *table_name = NULL;
-    bool json = false;
     embt_file *file = NULL;
     embt_index *index = NULL;
     embt_hit *hits = NULL;
@@ -51,19 +47,14 @@ int cmd_analogy(int argc, char **argv)
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1;) {
+        int taken = cli_query_option(&q, "analogy", c, optarg);
+        if (taken == CLI_EXIT_OK)
+            continue;
+        if (taken == CLI_EXIT_USAGE) {
+            rc = taken;
+            goto done;
+        }
         switch (c) {
-        case 'k':
-            if (!cli_parse_u64(&k, optarg, UINT64_MAX) || k == 0 || k > 1000000) {
-                rc = cli_usage_error("analogy", "bad -k '%s' (expected 1 to 1000000)", optarg);
-                goto done;
-            }
-            break;
-        case OPT_RESTRICT:
-            if (!cli_parse_u64(&restrict_rows, optarg, UINT64_MAX)) {
-                rc = cli_usage_error("analogy", "bad --restrict '%s'", optarg);
-                goto done;
-            }
-            break;
         case OPT_METHOD:
             if (strcmp(optarg, "add") == 0)
                 method = EMBT_ANALOGY_ADD;
@@ -75,8 +66,6 @@ int cmd_analogy(int argc, char **argv)
                 goto done;
             }
             break;
-        case OPT_TABLE: table_name = optarg; break;
-        case OPT_JSON: json = true; break;
         case 'h':
             fputs(usage, stdout);
             rc = CLI_EXIT_OK;
@@ -90,7 +79,7 @@ int cmd_analogy(int argc, char **argv)
         goto done;
     }
     const char *path = argv[optind];
-    const embt_table *table = cli_open_vocab_table("analogy", path, table_name, &file);
+    const embt_table *table = cli_open_vocab_table("analogy", path, q.table, &file);
     const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
     if (!vocab)
         goto done;
@@ -103,21 +92,21 @@ int cmd_analogy(int argc, char **argv)
         goto done;
     }
     uint64_t rows = embt_table_rows(table);
-    if (k > rows)
-        k = rows ? rows : 1;
+    if (q.k > rows)
+        q.k = rows ? rows : 1;
     size_t n_hits = 0;
-    if (!(hits = malloc((size_t)k * sizeof *hits))) {
+    if (!(hits = malloc((size_t)q.k * sizeof *hits))) {
         cli_errorf("analogy", path, "out of memory");
         goto done;
     }
     embt_most_similar_options mo = EMBT_MOST_SIMILAR_OPTIONS_INIT;
     mo.method = method;
-    mo.restrict_rows = restrict_rows;
-    if (embt_analogy(hits, &n_hits, index, abc, 1, (size_t)k, &mo) != EMBT_OK) {
+    mo.restrict_rows = q.restrict_rows;
+    if (embt_analogy(hits, &n_hits, index, abc, 1, (size_t)q.k, &mo) != EMBT_OK) {
         cli_error_record("analogy", path, embt_error_last());
         goto done;
     }
-    rc = cli_print_hits("analogy", path, vocab, hits, n_hits, json);
+    rc = cli_print_hits("analogy", path, vocab, hits, n_hits, q.json);
 
 done:
     free(hits);

@@ -25,22 +25,18 @@ static const char usage[] =
     "  --json                 one JSON object per neighbour: rank, token, id, score\n"
     "  -h, --help             show this help\n";
 
-enum { OPT_RESTRICT = 256, OPT_METRIC, OPT_TABLE, OPT_JSON };
+enum { OPT_METRIC = 256 };
 
 int cmd_similar(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"restrict", required_argument, NULL, OPT_RESTRICT},
+        CLI_QUERY_LONGOPTS,
         {"metric", required_argument, NULL, OPT_METRIC},
-        {"table", required_argument, NULL, OPT_TABLE},
-        {"json", no_argument, NULL, OPT_JSON},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    uint64_t k = 10, restrict_rows = 0;
+    cli_query_options q = CLI_QUERY_OPTIONS_INIT;
     embt_metric metric = EMBT_METRIC_COSINE;
-    const char *table_name = NULL;
-    bool json = false;
     embt_file *file = NULL;
     embt_index *index = NULL;
     embt_hit *hits = NULL;
@@ -50,19 +46,14 @@ int cmd_similar(int argc, char **argv)
     optind = 0;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, ":hk:", longopts, NULL)) != -1;) {
+        int taken = cli_query_option(&q, "similar", c, optarg);
+        if (taken == CLI_EXIT_OK)
+            continue;
+        if (taken == CLI_EXIT_USAGE) {
+            rc = taken;
+            goto done;
+        }
         switch (c) {
-        case 'k':
-            if (!cli_parse_u64(&k, optarg, UINT64_MAX) || k == 0 || k > 1000000) {
-                rc = cli_usage_error("similar", "bad -k '%s' (expected 1 to 1000000)", optarg);
-                goto done;
-            }
-            break;
-        case OPT_RESTRICT:
-            if (!cli_parse_u64(&restrict_rows, optarg, UINT64_MAX)) {
-                rc = cli_usage_error("similar", "bad --restrict '%s'", optarg);
-                goto done;
-            }
-            break;
         case OPT_METRIC:
             if (strcmp(optarg, "cosine") == 0)
                 metric = EMBT_METRIC_COSINE;
@@ -76,8 +67,6 @@ int cmd_similar(int argc, char **argv)
                 goto done;
             }
             break;
-        case OPT_TABLE: table_name = optarg; break;
-        case OPT_JSON: json = true; break;
         case 'h':
             fputs(usage, stdout);
             rc = CLI_EXIT_OK;
@@ -91,7 +80,7 @@ int cmd_similar(int argc, char **argv)
         goto done;
     }
     const char *path = argv[optind], *token = argv[optind + 1];
-    const embt_table *table = cli_open_vocab_table("similar", path, table_name, &file);
+    const embt_table *table = cli_open_vocab_table("similar", path, q.table, &file);
     const embt_vocab *vocab = table ? embt_table_vocab(table) : NULL;
     uint32_t id;
     if (!vocab || !cli_find_token(&id, "similar", path, vocab, token))
@@ -101,10 +90,10 @@ int cmd_similar(int argc, char **argv)
         goto done;
     }
     uint64_t rows = embt_table_rows(table);
-    if (k > rows)
-        k = rows ? rows : 1;
+    if (q.k > rows)
+        q.k = rows ? rows : 1;
     size_t n_hits = 0;
-    hits = malloc((size_t)k * sizeof *hits);
+    hits = malloc((size_t)q.k * sizeof *hits);
     query = malloc((size_t)embt_table_cols(table) * sizeof *query);
     if (!hits || !query) {
         cli_errorf("similar", path, "out of memory");
@@ -114,24 +103,24 @@ int cmd_similar(int argc, char **argv)
     if (metric == EMBT_METRIC_COSINE) {
         /* gensim's most_similar(TOKEN): the same float32 query as gensim builds */
         embt_most_similar_options mo = EMBT_MOST_SIMILAR_OPTIONS_INIT;
-        mo.restrict_rows = restrict_rows;
-        st = embt_most_similar(hits, &n_hits, index, &id, 1, NULL, 0, (size_t)k, &mo);
+        mo.restrict_rows = q.restrict_rows;
+        st = embt_most_similar(hits, &n_hits, index, &id, 1, NULL, 0, (size_t)q.k, &mo);
     } else {
         embt_query_options qo = EMBT_QUERY_OPTIONS_INIT;
         qo.metric = metric;
-        qo.restrict_rows = restrict_rows;
+        qo.restrict_rows = q.restrict_rows;
         qo.exclude = &id;
         qo.n_exclude = 1;
         uint64_t row = id;
         st = embt_table_gather_f32(query, table, &row, 1);
         if (st == EMBT_OK)
-            st = embt_similar(hits, &n_hits, index, query, 1, (size_t)k, &qo);
+            st = embt_similar(hits, &n_hits, index, query, 1, (size_t)q.k, &qo);
     }
     if (st != EMBT_OK) {
         cli_error_record("similar", path, embt_error_last());
         goto done;
     }
-    rc = cli_print_hits("similar", path, vocab, hits, n_hits, json);
+    rc = cli_print_hits("similar", path, vocab, hits, n_hits, q.json);
 
 done:
     free(hits);
