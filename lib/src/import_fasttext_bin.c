@@ -405,27 +405,6 @@ static embt_status progress_add(progress *p, uint64_t bytes)
     return EMBT_OK;
 }
 
-/* Copies each invalid byte of `s` as U+FFFD (EF BF BD) into out (capacity 3 * n); returns the
- * length. */
-static size_t utf8_repair(uint8_t *out, const uint8_t *s, size_t n)
-{
-    size_t o = 0, i = 0;
-    while (i < n) {
-        size_t bad;
-        if (embt__utf8_valid(s + i, n - i, &bad)) {
-            memcpy(out + o, s + i, n - i);
-            return o + n - i;
-        }
-        memcpy(out + o, s + i, bad);
-        o += bad;
-        out[o++] = 0xEF;
-        out[o++] = 0xBF;
-        out[o++] = 0xBD;
-        i += bad + 1;
-    }
-    return o;
-}
-
 /* Writes the words vocabulary under the UTF-8 and duplicate policies; source[id] receives the
  * dictionary index whose vector token `id` gets. */
 static embt_status write_words(const embt__import *ctx, const ft_model *m, uint32_t *source,
@@ -463,7 +442,7 @@ static embt_status write_words(const embt__import *ctx, const ft_model *m, uint3
                                  "word %u is not valid utf-8 at byte %zu", i, bad);
                 goto done;
             }
-            len = utf8_repair(repaired, tok, len);
+            len = embt__utf8_repair(repaired, tok, len);
             tok = repaired;
             if (len > EMBT__TOKEN_LEN_MAX) {
                 rc = embt__error(EMBT_ELIMIT, w->offset, "fasttext dictionary", 0,

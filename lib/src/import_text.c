@@ -920,27 +920,6 @@ static size_t line_offset(const chunk *c, size_t i)
     return p;
 }
 
-/* Replaces each byte that does not start a valid UTF-8 sequence (and each NUL) by U+FFFD.
- * Returns the new length. dst has room for 3 * n bytes. */
-static size_t repair_utf8(uint8_t *dst, const uint8_t *s, size_t n)
-{
-    size_t k = 0, p = 0;
-    while (p < n) {
-        size_t bad = 0;
-        if (embt__utf8_valid(s + p, n - p, &bad))
-            bad = n - p;
-        memcpy(dst + k, s + p, bad);
-        k += bad;
-        p += bad;
-        if (p < n) {
-            memcpy(dst + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            p++;
-        }
-    }
-    return k;
-}
-
 /* Appends n rows to the table, raising its row count first. */
 static embt_status append_rows(text_import *ti, const float *values, size_t n, const uint32_t *crc)
 {
@@ -1046,7 +1025,7 @@ static embt_status commit_chunk(text_import *ti, chunk *c, bool *stop_out, bool 
                     rep->utf8_skipped++;
                     continue;
                 }
-                len = repair_utf8(ti->repaired, tok, len);
+                len = embt__utf8_repair(ti->repaired, tok, len);
                 tok = ti->repaired;
                 if (len > TOKEN_BYTES_MAX) {
                     rc = embt__error_parse(line, 1, at,

@@ -96,30 +96,6 @@ bool embt__sniff_word2vec_bin(const uint8_t *data, size_t size)
     return !embt__utf8_valid(data + v, n, &bad) && bad + 4 <= n; /* not a sequence cut short */
 }
 
-/* Copies s (n bytes, not valid UTF-8) to dst with each bad sequence replaced by U+FFFD: the lead
- * byte and the continuation bytes that follow it (at most three). dst holds 3 * n bytes. */
-static size_t repair_utf8(uint8_t *dst, const uint8_t *s, size_t n)
-{
-    size_t out = 0, p = 0;
-    while (p < n) {
-        size_t bad;
-        if (embt__utf8_valid(s + p, n - p, &bad)) {
-            memcpy(dst + out, s + p, n - p);
-            return out + (n - p);
-        }
-        memcpy(dst + out, s + p, bad);
-        out += bad;
-        p += bad;
-        uint8_t lead = s[p++];
-        size_t more = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-        while (more-- > 0 && p < n && (s[p] & 0xC0) == 0x80)
-            p++;
-        memcpy(dst + out, "\xEF\xBF\xBD", 3);
-        out += 3;
-    }
-    return out;
-}
-
 static bool dtype_is_float(embt_dtype dtype)
 {
     return dtype == EMBT_DTYPE_F32 || dtype == EMBT_DTYPE_F16 || dtype == EMBT_DTYPE_BF16 ||
@@ -238,7 +214,7 @@ embt_status embt__import_word2vec_bin(const embt__import *ctx)
                                  (unsigned long long)row, t[bad_at], bad_at);
                 goto done;
             }
-            len = repair_utf8(fixed, t, len);
+            len = embt__utf8_repair(fixed, t, len);
             t = fixed;
             rep->utf8_replaced++;
             if (len > TOKEN_BYTES_MAX) {

@@ -134,6 +134,12 @@ static inline uint64_t embt__fnv1a64(const void *data, size_t n)
 /* True when the n bytes are valid UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF) and
  * contain no NUL. On false, *bad_at (if not NULL) receives the offset of the first bad byte. */
 bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at);
+/* Copies s (n bytes) to dst with each ill-formed sequence replaced by one U+FFFD, as Python's
+ * bytes.decode('utf-8', errors='replace') does (gensim's unicode_errors='replace'): a lead byte and
+ * the continuation bytes that could still complete it (its maximal subpart) become one U+FFFD, any
+ * other bad byte one U+FFFD each; a NUL, which a token cannot hold, becomes U+FFFD too. dst holds
+ * 3 * n bytes. Returns the new length. */
+size_t embt__utf8_repair(uint8_t *dst, const uint8_t *s, size_t n);
 
 /* ---- shuffle filter (spec/FORMAT.md 6), block by block ---- */
 /* dst and src are n bytes (n a multiple of e, n <= EMBT__SHUFFLE_BLOCK); they must not overlap. */

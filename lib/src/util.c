@@ -78,6 +78,55 @@ bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at)
     return true;
 }
 
+/* The length of the maximal subpart of the ill-formed sequence at s (n >= 1 bytes, s[0] starts no
+ * valid character): at least 1. */
+static size_t ill_formed_length(const uint8_t *s, size_t n)
+{
+    uint8_t b = s[0];
+    size_t len;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) {
+        len = 2;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        len = 3;
+        lo = b == 0xE0 ? 0xA0 : 0x80;
+        hi = b == 0xED ? 0x9F : 0xBF;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        len = 4;
+        lo = b == 0xF0 ? 0x90 : 0x80;
+        hi = b == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 1; /* NUL, a stray continuation byte, C0, C1 or F5..FF */
+    }
+    size_t k = 1;
+    if (k < n && s[k] >= lo && s[k] <= hi)
+        k++;
+    else
+        return 1;
+    while (k < len - 1 && k < n && s[k] >= 0x80 && s[k] <= 0xBF)
+        k++;
+    return k;
+}
+
+size_t embt__utf8_repair(uint8_t *dst, const uint8_t *s, size_t n)
+{
+    size_t out = 0, p = 0;
+    while (p < n) {
+        size_t bad = 0;
+        if (embt__utf8_valid(s + p, n - p, &bad))
+            bad = n - p;
+        memcpy(dst + out, s + p, bad);
+        out += bad;
+        p += bad;
+        if (p < n) {
+            p += ill_formed_length(s + p, n - p);
+            memcpy(dst + out, "\xEF\xBF\xBD", 3);
+            out += 3;
+        }
+    }
+    return out;
+}
+
 void embt__shuffle_block(uint8_t *dst, const uint8_t *src, size_t n, size_t e)
 {
     if (e <= 1) {

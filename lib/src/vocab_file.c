@@ -6,27 +6,6 @@
 
 #define TOKEN_BYTES_MAX 65535u /* spec/FORMAT.md 10 */
 
-/* Replaces each byte that does not start a valid UTF-8 sequence (and each NUL) by U+FFFD; dst has
- * room for 3 * n bytes. Returns the new length. */
-static size_t repair_utf8(uint8_t *dst, const uint8_t *s, size_t n)
-{
-    size_t k = 0, p = 0;
-    while (p < n) {
-        size_t bad = 0;
-        if (embt__utf8_valid(s + p, n - p, &bad))
-            bad = n - p;
-        memcpy(dst + k, s + p, bad);
-        k += bad;
-        p += bad;
-        if (p < n) {
-            memcpy(dst + k, "\xEF\xBF\xBD", 3);
-            k += 3;
-            p++;
-        }
-    }
-    return k;
-}
-
 embt_status embt__read_vocab_file_rows(const embt__import *ctx, uint64_t *n_out,
                                        uint32_t **source_out, uint64_t *lines_out)
 {
@@ -96,7 +75,7 @@ embt_status embt__read_vocab_file_rows(const embt__import *ctx, uint64_t *n_out,
                                        TOKEN_BYTES_MAX);
                 goto done;
             }
-            len = repair_utf8(repaired, tok, len);
+            len = embt__utf8_repair(repaired, tok, len);
             tok = repaired;
             rep->utf8_replaced++;
         }
