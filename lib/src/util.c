@@ -28,63 +28,15 @@ static bool ascii_nonzero8(const uint8_t *p)
     return (v & highs) == 0 && ((v - ones) & ~v & highs) == 0;
 }
 
-bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at)
+/* For the byte at s[0] that is not ASCII (n >= 1 bytes): *len_out = the length of the character it
+ * leads, 0 when it leads none (NUL, a stray continuation byte, C0, C1, F5..FF); returns how many of
+ * the character's bytes are well-formed, so it is valid when the two are equal. RFC 3629 section
+ * 4: the second byte's range depends on the lead byte, which excludes overlong forms (C0, C1,
+ * E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and code points above U+10FFFF. */
+static size_t sequence_prefix(const uint8_t *s, size_t n, size_t *len_out)
 {
-    size_t i = 0;
-    while (i < n) {
-        /* most tokens and YAML are ASCII: skip whole words of it */
-        while (n - i >= 8 && ascii_nonzero8(s + i))
-            i += 8;
-        if (i >= n)
-            break;
-        uint8_t b = s[i];
-        if (b >= 0x01 && b <= 0x7F) {
-            i++;
-            continue;
-        }
-        /* RFC 3629 section 4: the second byte's range depends on the lead byte, which excludes
-         * overlong forms (C0, C1, E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and > U+10FFFF. */
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (b >= 0xC2 && b <= 0xDF) {
-            len = 2;
-        } else if (b >= 0xE0 && b <= 0xEF) {
-            len = 3;
-            if (b == 0xE0)
-                lo = 0xA0;
-            else if (b == 0xED)
-                hi = 0x9F;
-        } else if (b >= 0xF0 && b <= 0xF4) {
-            len = 4;
-            if (b == 0xF0)
-                lo = 0x90;
-            else if (b == 0xF4)
-                hi = 0x8F;
-        } else {
-            goto bad; /* NUL, a stray continuation byte, C0, C1 or F5..FF */
-        }
-        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
-            goto bad;
-        for (size_t k = 2; k < len; k++)
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF)
-                goto bad;
-        i += len;
-        continue;
-    bad:
-        if (bad_at)
-            *bad_at = i; /* the lead byte of the sequence that does not decode */
-        return false;
-    }
-    return true;
-}
-
-/* The length of the maximal subpart of the ill-formed sequence at s (n >= 1 bytes, s[0] starts no
- * valid character): at least 1. */
-static size_t ill_formed_length(const uint8_t *s, size_t n)
-{
-    uint8_t b = s[0];
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xBF;
+    uint8_t b = s[0], lo = 0x80, hi = 0xBF;
+    size_t len = 0;
     if (b >= 0xC2 && b <= 0xDF) {
         len = 2;
     } else if (b >= 0xE0 && b <= 0xEF) {
@@ -95,17 +47,41 @@ static size_t ill_formed_length(const uint8_t *s, size_t n)
         len = 4;
         lo = b == 0xF0 ? 0x90 : 0x80;
         hi = b == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 1; /* NUL, a stray continuation byte, C0, C1 or F5..FF */
     }
+    *len_out = len;
+    if (len == 0)
+        return 0;
     size_t k = 1;
-    if (k < n && s[k] >= lo && s[k] <= hi)
-        k++;
-    else
-        return 1;
-    while (k < len - 1 && k < n && s[k] >= 0x80 && s[k] <= 0xBF)
-        k++;
+    if (n > 1 && s[1] >= lo && s[1] <= hi) {
+        k = 2;
+        while (k < len && k < n && s[k] >= 0x80 && s[k] <= 0xBF)
+            k++;
+    }
     return k;
+}
+
+bool embt__utf8_valid(const uint8_t *s, size_t n, size_t *bad_at)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* most tokens and YAML are ASCII: skip whole words of it */
+        while (n - i >= 8 && ascii_nonzero8(s + i))
+            i += 8;
+        if (i >= n)
+            break;
+        if (s[i] >= 0x01 && s[i] <= 0x7F) {
+            i++;
+            continue;
+        }
+        size_t len, k = sequence_prefix(s + i, n - i, &len);
+        if (len == 0 || k < len) {
+            if (bad_at)
+                *bad_at = i; /* the lead byte of the sequence that does not decode */
+            return false;
+        }
+        i += len;
+    }
+    return true;
 }
 
 size_t embt__utf8_repair(uint8_t *dst, const uint8_t *s, size_t n)
@@ -119,7 +95,9 @@ size_t embt__utf8_repair(uint8_t *dst, const uint8_t *s, size_t n)
         out += bad;
         p += bad;
         if (p < n) {
-            p += ill_formed_length(s + p, n - p);
+            /* the lead byte and the continuation bytes that could still have completed it */
+            size_t len, k = sequence_prefix(s + p, n - p, &len);
+            p += len == 0 ? 1 : k;
             memcpy(dst + out, "\xEF\xBF\xBD", 3);
             out += 3;
         }
