@@ -100,7 +100,7 @@ embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thr
 embt_status cls__check_table(const embt_table **out, const embt_file *f, const char *name,
                              uint64_t rows, uint64_t cols)
 {
-    const embt_table *t;
+    const embt_table *t = NULL;
     if (embt_file_table(&t, f, name) != EMBT_OK)
         return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no table '%s'", name);
     embt_status st = embt__table_check_shape(t, rows, cols);
@@ -114,7 +114,7 @@ embt_status cls__check_table(const embt_table **out, const embt_file *f, const c
 embt_status cls__read_table(float *dst, const embt_file *f, const char *name, uint64_t rows,
                             uint64_t cols)
 {
-    const embt_table *t;
+    const embt_table *t = NULL;
     embt_status st = cls__check_table(&t, f, name, rows, cols);
     return st ? st : embt__table_read_f32(dst, t, rows, cols);
 }

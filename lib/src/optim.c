@@ -379,7 +379,7 @@ static embt_status load_state(float *dst, const embt_file *file, const char *tab
                               const char *suffix, uint64_t rows, uint64_t cols)
 {
     char name[320];
-    const embt_table *t;
+    const embt_table *t = NULL;
     embt_status st = state_name(name, sizeof name, table, suffix);
     if (!st)
         st = embt_file_table(&t, file, name);
