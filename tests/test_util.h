@@ -94,6 +94,40 @@ static inline const char *tu_path(const char *name)
     return b;
 }
 
+/* `rel` inside the source tree ($EMBT_SOURCE_DIR, which CTest sets). One of 8 rotating buffers. */
+static inline const char *tu_source(const char *rel)
+{
+    static char bufs[8][PATH_MAX];
+    static unsigned next;
+    const char *src = getenv("EMBT_SOURCE_DIR");
+    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
+    char *b = bufs[next++ % 8];
+    int n = snprintf(b, PATH_MAX, "%s/%s", src, rel);
+    cr_assert(n > 0 && n < PATH_MAX, "path too long");
+    return b;
+}
+
+/* tests/fixtures/<dir>/<name> inside the source tree. One of tu_source's rotating buffers. */
+static inline const char *tu_fixture(const char *dir, const char *name)
+{
+    char rel[PATH_MAX];
+    int n = snprintf(rel, sizeof rel, "tests/fixtures/%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < sizeof rel, "path too long");
+    return tu_source(rel);
+}
+
+/* Writes vocabulary `name` (NULL: "words") of the NULL-terminated `tokens` to an open writer. */
+static inline void tu_add_vocab(embt_writer *w, const char *name, const char *const tokens[])
+{
+    embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
+    if (name)
+        vs.name = name;
+    TU_OK(embt_writer_vocab_begin(w, &vs));
+    for (size_t i = 0; tokens[i]; i++)
+        TU_OK(embt_writer_vocab_add(w, tokens[i], strlen(tokens[i]), 0, NULL));
+    TU_OK(embt_writer_vocab_end(w));
+}
+
 static inline bool tu_exists(const char *path)
 {
     struct stat st;

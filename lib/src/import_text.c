@@ -1300,8 +1300,11 @@ embt_status embt__import_text(const embt__import *ctx, embt_format format)
         guess = o->limit;
     /* a row of dim values takes at least 2 * dim bytes, so the input bounds the rows whatever the
      * header declares */
-    if (ti.lay.dim > 0 && guess > (ti.lay.end - ti.lay.body) / (2 * (uint64_t)ti.lay.dim))
-        guess = (ti.lay.end - ti.lay.body) / (2 * (uint64_t)ti.lay.dim);
+    if (ti.lay.dim > 0) {
+        uint64_t rows_that_fit = (ti.lay.end - ti.lay.body) / (2 * (uint64_t)ti.lay.dim);
+        if (guess > rows_that_fit)
+            guess = rows_that_fit;
+    }
     if (guess > ROWS_GUESS_MAX)
         guess = ROWS_GUESS_MAX;
     rc = token_store_init(&ti.store, guess);

@@ -22,6 +22,7 @@
 #include "sysio.h"
 
 #define WBUF_SIZE (1u << 20)  /* write buffer: small appends cost a memcpy, not a syscall */
+#define WBUF_MIN (4u << 10)   /* its first size: it doubles up to WBUF_SIZE as output arrives */
 #define ZOUT_SIZE (64u << 10) /* deflate output chunk */
 #define CONV_ELEMS 8192u      /* elements converted per chunk (at most 8 bytes each) */
 #define ZFEED_MAX (1u << 30)  /* avail_in is a uInt: feed large buffers in pieces */
@@ -101,13 +102,14 @@ struct embt_writer {
     int level;
     bool broken;
     bool finished;
-    uint8_t *wbuf; /* (WBUF_SIZE) */
-    size_t wbuf_len;
+    /* Buffers are allocated on first use, so a small file costs a few kB, not 1.5 MB. */
+    uint8_t *wbuf; /* (wbuf_cap <= WBUF_SIZE) */
+    size_t wbuf_len, wbuf_cap;
     uint64_t pos;
-    uint8_t *zout;  /* (ZOUT_SIZE) */
+    uint8_t *zout;  /* (ZOUT_SIZE), from the first deflated section */
     uint8_t *block; /* (EMBT__SHUFFLE_BLOCK) decoded bytes of the current shuffle block */
     uint8_t *shuf;  /* (EMBT__SHUFFLE_BLOCK) the same block, shuffled */
-    void *conv;     /* (CONV_ELEMS * 8 bytes) converted elements */
+    void *conv;     /* (CONV_ELEMS * 8 bytes) converted elements, from the first vocab or table */
     float *check;   /* (CONV_ELEMS) converted elements decoded back, for norms */
     wstream s;
     wentry *entries;
@@ -168,6 +170,23 @@ static embt_status out_flush(embt_writer *w)
     return st;
 }
 
+/* Grows the write buffer by doubling until `want` (<= WBUF_SIZE) bytes fit. A failed allocation
+ * breaks the writer: the caller is in the middle of a section. */
+static embt_status wbuf_grow(embt_writer *w, size_t want)
+{
+    size_t cap = w->wbuf_cap ? w->wbuf_cap : WBUF_MIN;
+    while (cap < want)
+        cap *= 2;
+    uint8_t *grown = embt__realloc(w->wbuf, cap);
+    if (!grown) {
+        w->broken = true;
+        return embt__error_nomem();
+    }
+    w->wbuf = grown;
+    w->wbuf_cap = cap;
+    return EMBT_OK;
+}
+
 static embt_status out_bytes(embt_writer *w, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -181,6 +200,11 @@ static embt_status out_bytes(embt_writer *w, const void *data, size_t n)
             w->pos += n;
             return write_all(w, p, n, w->pos - n);
         }
+    }
+    if (w->wbuf_len + n > w->wbuf_cap) {
+        embt_status st = wbuf_grow(w, w->wbuf_len + n);
+        if (st != EMBT_OK)
+            return st;
     }
     memcpy(w->wbuf + w->wbuf_len, p, n);
     w->wbuf_len += n;
@@ -214,9 +238,32 @@ static embt_status out_pad(embt_writer *w)
 
 /* ---- section streams -------------------------------------------------------------------------- */
 
-static embt_status stream_begin(embt_writer *w, bool deflate, size_t elem)
+/* Allocates, on first need, the buffers a section uses: zout to deflate, block and shuf to shuffle,
+ * conv and check to convert values (vocabulary offsets and counts, table rows). */
+static embt_status stream_buffers(embt_writer *w, bool deflate, bool shuffle, bool converts)
 {
-    embt_status st = out_pad(w);
+    if (deflate && !w->zout && !(w->zout = embt__malloc(ZOUT_SIZE)))
+        goto nomem;
+    if (shuffle && !w->block && !(w->block = embt__malloc(EMBT__SHUFFLE_BLOCK)))
+        goto nomem;
+    if (shuffle && !w->shuf && !(w->shuf = embt__malloc(EMBT__SHUFFLE_BLOCK)))
+        goto nomem;
+    if (converts && !w->conv && !(w->conv = embt__malloc((size_t)CONV_ELEMS * 8)))
+        goto nomem;
+    if (converts && !w->check && !(w->check = embt__malloc((size_t)CONV_ELEMS * sizeof(float))))
+        goto nomem;
+    return EMBT_OK;
+nomem:
+    w->broken = true;
+    return embt__error_nomem();
+}
+
+/* Starts a section at the next aligned offset; `converts`: its bytes go through w->conv. */
+static embt_status stream_begin(embt_writer *w, bool deflate, size_t elem, bool converts)
+{
+    embt_status st = stream_buffers(w, deflate, deflate && elem > 1, converts);
+    if (st == EMBT_OK)
+        st = out_pad(w);
     if (st != EMBT_OK)
         return st;
     wstream *s = &w->s;
@@ -351,7 +398,7 @@ static embt_status stream_end(embt_writer *w, size_t index)
 static embt_status write_section(embt_writer *w, size_t index, bool compress, size_t elem,
                                  const void *data, size_t n)
 {
-    embt_status st = stream_begin(w, compress, elem);
+    embt_status st = stream_begin(w, compress, elem, false);
     if (st == EMBT_OK)
         st = stream_write(w, data, n);
     if (st == EMBT_OK)
@@ -475,14 +522,7 @@ embt_status embt_writer_open(embt_writer **out, const char *path, const embt_wri
     w->dir_path = slash ? embt__strndup(path, slash == path ? 1 : (size_t)(slash - path))
                         : embt__strndup(".", 1);
     w->tmp_path = embt__malloc(tmp_size);
-    w->wbuf = embt__malloc(WBUF_SIZE);
-    w->zout = embt__malloc(ZOUT_SIZE);
-    w->block = embt__malloc(EMBT__SHUFFLE_BLOCK);
-    w->shuf = embt__malloc(EMBT__SHUFFLE_BLOCK);
-    w->conv = embt__malloc((size_t)CONV_ELEMS * 8);
-    w->check = embt__malloc((size_t)CONV_ELEMS * sizeof(float));
-    if (!w->path || !w->dir_path || !w->tmp_path || !w->wbuf || !w->zout || !w->block || !w->shuf ||
-        !w->conv || !w->check) {
+    if (!w->path || !w->dir_path || !w->tmp_path) {
         st = embt__error_nomem();
         goto done;
     }
@@ -828,7 +868,7 @@ embt_status embt_writer_vocab_end(embt_writer *writer)
     embt__put32(params + EMBT__V_BOS, v->special[2]);
     embt__put32(params + EMBT__V_EOS, v->special[3]);
     /* FORMAT.md 5: VOCAB may be deflated but never shuffled */
-    st = stream_begin(w, compress, 0);
+    st = stream_begin(w, compress, 0, true);
     if (st == EMBT_OK)
         st = write_u64s(w, v->offsets, v->n + 1);
     if (st == EMBT_OK)
@@ -841,7 +881,7 @@ embt_status embt_writer_vocab_end(embt_writer *writer)
         size_t ci;
         st = entry_add(w, &ci, EMBT_SECTION_VOCAB_COUNTS, false, NULL, 0, (uint32_t)vi);
         if (st == EMBT_OK)
-            st = stream_begin(w, compress, 8);
+            st = stream_begin(w, compress, 8, true);
         if (st == EMBT_OK)
             st = write_u64s(w, v->counts, v->n);
         if (st == EMBT_OK)
@@ -954,7 +994,7 @@ embt_status embt_writer_table_begin(embt_writer *writer, const embt_table_spec *
     t->cols = spec->cols;
     t->flags = spec->flags;
     w->open = OPEN_TABLE;
-    st = stream_begin(w, (spec->flags & EMBT_TABLE_COMPRESS) != 0, esize);
+    st = stream_begin(w, (spec->flags & EMBT_TABLE_COMPRESS) != 0, esize, true);
     if (st != EMBT_OK)
         w->broken = true;
     return st;

@@ -116,7 +116,7 @@ Test(test, bad_input_line_is_named, .init = setup, .fini = tu_teardown)
 Test(train_classify, trains_a_model_that_predict_and_test_read, .init = setup, .fini = tu_teardown)
 {
     char in[PATH_MAX], model[PATH_MAX];
-    snprintf(in, sizeof in, "%s/tests/fixtures/classify/train.txt", getenv("EMBT_SOURCE_DIR"));
+    snprintf(in, sizeof in, "%s", tu_fixture("classify", "train.txt"));
     snprintf(model, sizeof model, "%s", tu_path("m.embt"));
     char *argv[] = {"train",         "--task", "classify", "--input", in,     "--output", model,
                     "--dim",         "8",      "--epoch",  "20",      "--lr", "0.5",      "--quiet",

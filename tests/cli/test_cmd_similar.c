@@ -141,8 +141,7 @@ Test(similar, eval_prints_yaml_per_file)
 
 Test(similar, gensim_top10_of_king_on_the_glove_sample, .timeout = 300)
 {
-    char src[PATH_MAX];
-    snprintf(src, sizeof src, "%s/data/sample/glove.6B.100d.20k.txt.gz", getenv("EMBT_SOURCE_DIR"));
+    const char *src = tu_source("data/sample/glove.6B.100d.20k.txt.gz");
     char *path = (char *)tu_path("sample.embt");
     TU_OK(embt_convert_file(src, path, NULL));
     cr_assert_eq(RUN(cmd_similar, "similar", path, "king"), 0);

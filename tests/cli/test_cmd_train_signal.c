@@ -465,7 +465,7 @@ Test(train_signal, classifier_with_two_threads_sigint_writes_a_resumable_file_an
 Test(train_signal, classifier_stop_after_then_resume_equals_one_run)
 {
     char in[PATH_MAX], whole[PATH_MAX], stopped[PATH_MAX], resumed[PATH_MAX];
-    snprintf(in, sizeof in, "%s/tests/fixtures/classify/train.txt", getenv("EMBT_SOURCE_DIR"));
+    snprintf(in, sizeof in, "%s", tu_fixture("classify", "train.txt"));
     snprintf(whole, sizeof whole, "%s", tu_path("whole.embt"));
     snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
     snprintf(resumed, sizeof resumed, "%s", tu_path("resumed.embt"));

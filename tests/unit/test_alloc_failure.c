@@ -22,6 +22,27 @@ Test(alloc_failure, the_counting_allocator_sees_the_librarys_allocations)
     cr_assert_eq(leaked, 0, "a successful write leaked %ld allocations", leaked);
 }
 
+/* The writer's buffers grow with its output: a 20-row file, compressed and shuffled or not, asks
+ * for no piece over 64 kB (the value-conversion buffer and zlib's own state), not the 1 MB
+ * write buffer a large output uses. */
+Test(alloc_failure, a_small_file_is_written_without_large_buffers)
+{
+    for (int compress = 0; compress < 2; compress++) {
+        ah_arm(0);
+        tu_sample s = {20,
+                       4,
+                       EMBT_DTYPE_F32,
+                       compress ? EMBT_VOCAB_COMPRESS : 0,
+                       compress ? EMBT_TABLE_COMPRESS | EMBT_TABLE_NORMS : 0,
+                       NULL};
+        TU_OK(tu_write_sample(tu_path("small.embt"), &s));
+        size_t largest = atomic_load(&ah_largest);
+        cr_assert_leq(largest, (size_t)64 << 10, "compress=%d: %zu bytes asked for at once",
+                      compress, largest);
+        cr_assert_eq(atomic_load(&ah_live), 0);
+    }
+}
+
 /* (a) open + verify of a file with a compressed table, counts, norms and metadata */
 Test(alloc_failure, open_and_verify_fail_cleanly_at_every_allocation)
 {

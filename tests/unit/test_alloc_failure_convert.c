@@ -16,19 +16,6 @@
 
 TestSuite(alloc_failure_convert, .init = ah_install, .fini = ah_uninstall, .timeout = 120);
 
-/* A fixture of tests/fixtures/<dir>/<name>. Returns one of 4 rotating static buffers. */
-static const char *fixture(const char *dir, const char *name)
-{
-    static char bufs[4][PATH_MAX];
-    static unsigned next;
-    char *b = bufs[next++ % 4];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    int n = snprintf(b, PATH_MAX, "%s/tests/fixtures/%s/%s", src, dir, name);
-    cr_assert(n > 0 && n < PATH_MAX);
-    return b;
-}
-
 /* The files a successful conversion to `out_name` must produce: the output itself, nothing else. */
 typedef struct run_result {
     size_t allocations; /* made by the successful conversion */
@@ -120,7 +107,7 @@ static void write_source(const char *path, bool compress)
 /* Imports tests/fixtures/<dir>/<name> into out.embt at every allocation; logs "<what>: <count>". */
 static void import_fixture(const char *dir, const char *name, const char *what)
 {
-    run_result r = convert_at_every_allocation(fixture(dir, name), "out.embt", NULL);
+    run_result r = convert_at_every_allocation(tu_fixture(dir, name), "out.embt", NULL);
     cr_log_info("%s: %zu allocations", what, r.allocations);
 }
 
@@ -145,7 +132,7 @@ Test(alloc_failure_convert, npy_import_with_a_vocab_file_fails_cleanly_at_every_
     tu_write_file(tu_path("vocab.txt"), vocab, strlen(vocab));
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.vocab_path = tu_path("vocab.txt");
-    run_result r = convert_at_every_allocation(fixture("numpy", "f4_c.npy"), "out.embt", &o);
+    run_result r = convert_at_every_allocation(tu_fixture("numpy", "f4_c.npy"), "out.embt", &o);
     cr_log_info("npy import + vocab file: %zu allocations", r.allocations);
     import_fixture("numpy", "f8_fortran.npy", "npy import (f8, Fortran order)");
 }
@@ -178,8 +165,8 @@ Test(alloc_failure_convert, embt_reencode_fails_cleanly_at_every_allocation)
 
 Test(alloc_failure_convert, gzip_binary_inputs_fail_cleanly_at_every_allocation)
 {
-    gzip_file(fixture("gensim", "vectors.bin"), tu_path("vectors.bin.gz"));
-    gzip_file(fixture("safetensors", "basic.safetensors"), tu_path("basic.safetensors.gz"));
+    gzip_file(tu_fixture("gensim", "vectors.bin"), tu_path("vectors.bin.gz"));
+    gzip_file(tu_fixture("safetensors", "basic.safetensors"), tu_path("basic.safetensors.gz"));
     run_result r = convert_at_every_allocation(tu_path("vectors.bin.gz"), "out.embt", NULL);
     cr_log_info("gzip word2vec-bin import: %zu allocations", r.allocations);
     r = convert_at_every_allocation(tu_path("basic.safetensors.gz"), "out.embt", NULL);
@@ -233,9 +220,10 @@ Test(alloc_failure_convert, safetensors_export_fails_cleanly_at_every_allocation
 /* import into an intermediate .embt next to the output, then export: the intermediate file must go */
 Test(alloc_failure_convert, conversion_through_an_intermediate_fails_cleanly_at_every_allocation)
 {
-    run_result r = convert_at_every_allocation(fixture("gensim", "vectors.bin"), "out.npy", NULL);
+    run_result r =
+        convert_at_every_allocation(tu_fixture("gensim", "vectors.bin"), "out.npy", NULL);
     cr_log_info("word2vec-bin -> npy: %zu allocations", r.allocations);
-    r = convert_at_every_allocation(fixture("numpy", "savez_compressed.npz"), "out.safetensors",
+    r = convert_at_every_allocation(tu_fixture("numpy", "savez_compressed.npz"), "out.safetensors",
                                     NULL);
     cr_log_info("npz (deflated) -> safetensors: %zu allocations", r.allocations);
 }

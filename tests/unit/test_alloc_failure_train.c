@@ -17,16 +17,6 @@
 
 TestSuite(alloc_failure_train, .init = ah_install, .fini = ah_uninstall, .timeout = 120);
 
-static const char *fixture(const char *dir, const char *name)
-{
-    static char buf[PATH_MAX];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    int n = snprintf(buf, sizeof buf, "%s/tests/fixtures/%s/%s", src, dir, name);
-    cr_assert(n > 0 && (size_t)n < sizeof buf);
-    return buf;
-}
-
 /* 60 lines of 8 words over a 20-word vocabulary. */
 static void write_corpus(const char *path)
 {
@@ -45,7 +35,7 @@ static embt_status run_classify(const void *opts)
 {
     const embt_classify_options *o = opts;
     char in[PATH_MAX], out[PATH_MAX];
-    snprintf(in, sizeof in, "%s", fixture("classify", "train.txt"));
+    snprintf(in, sizeof in, "%s", tu_fixture("classify", "train.txt"));
     snprintf(out, sizeof out, "%s", tu_path("out.embt"));
     embt_classify_report rep;
     return embt_classify_train(in, out, o, &rep);
@@ -265,7 +255,7 @@ Test(alloc_failure_train, classifier_from_pretrained_fails_cleanly_at_every_allo
 Test(alloc_failure_train, resumed_classifier_fails_cleanly_at_every_allocation)
 {
     char in[PATH_MAX], out[PATH_MAX], pre[PATH_MAX], stopped[PATH_MAX];
-    snprintf(in, sizeof in, "%s", fixture("classify", "train.txt"));
+    snprintf(in, sizeof in, "%s", tu_fixture("classify", "train.txt"));
     snprintf(out, sizeof out, "%s", tu_path("out.embt"));
     snprintf(pre, sizeof pre, "%s", tu_path("pre.embt"));
     snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));

@@ -29,10 +29,7 @@ static size_t n_refs;
 
 static void load_refs(void)
 {
-    char path[PATH_MAX];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    snprintf(path, sizeof path, "%s/tests/fixtures/classify/torch_step.txt", src);
+    const char *path = tu_fixture("classify", "torch_step.txt");
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "cannot open %s", path);
     char line[4096];
@@ -281,13 +278,6 @@ Test(classify_features, words_eos_and_hashed_ngrams_as_fasttext)
 
 /* ---- training ---- */
 
-static const char *fixture(const char *name)
-{
-    static char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/fixtures/classify/%s", getenv("EMBT_SOURCE_DIR"), name);
-    return path;
-}
-
 static embt_classify_options small_options(void)
 {
     embt_classify_options o = EMBT_CLASSIFY_OPTIONS_INIT;
@@ -303,7 +293,7 @@ static embt_classify_options small_options(void)
 static void train(const char *out, const embt_classify_options *o, embt_classify_report *rep)
 {
     char in[PATH_MAX];
-    snprintf(in, sizeof in, "%s", fixture("train.txt"));
+    snprintf(in, sizeof in, "%s", tu_fixture("classify", "train.txt"));
     TU_OK(embt_classify_train(in, out, o, rep));
 }
 
@@ -387,7 +377,7 @@ Test(classify_train, loss_starts_at_log_labels_and_decreases_with_epochs, .init 
      .fini = tu_teardown)
 {
     embt_classify_options o = small_options();
-    const char *data = fixture("train.txt");
+    const char *data = tu_fixture("classify", "train.txt");
     char data_copy[PATH_MAX];
     snprintf(data_copy, sizeof data_copy, "%s", data);
     /* a tiny lr: the output layer stays ~0, so every label has p = 1/3 */
@@ -418,7 +408,7 @@ Test(classify_train, two_threads_train_a_usable_model, .init = tu_setup, .fini =
     embt_classify_report rep;
     train(tu_path("t.embt"), &o, &rep);
     char data[PATH_MAX];
-    snprintf(data, sizeof data, "%s", fixture("train.txt"));
+    snprintf(data, sizeof data, "%s", tu_fixture("classify", "train.txt"));
     embt_classify_metrics m = evaluate(tu_path("t.embt"), data, 1);
     cr_expect_eq(m.examples, 14);
     cr_expect_geq(m.predicted_gold, 12);
@@ -429,11 +419,7 @@ static void write_pretrained(const char *pre, float rows[16])
 {
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, pre, NULL));
-    embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
-    TU_OK(embt_writer_vocab_begin(w, &vs));
-    TU_OK(embt_writer_vocab_add(w, "bread", 5, 0, NULL));
-    TU_OK(embt_writer_vocab_add(w, "pastry", 6, 0, NULL));
-    TU_OK(embt_writer_vocab_end(w));
+    tu_add_vocab(w, "words", (const char *const[]){"bread", "pastry", NULL});
     embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
     ts.name = "embedding";
     ts.rows = 2;
@@ -752,7 +738,7 @@ Test(classify_resume, two_threads_stop_and_resume_to_a_usable_model, .init = tu_
     char stopped[PATH_MAX], out[PATH_MAX], data[PATH_MAX], buf[64];
     snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
     snprintf(out, sizeof out, "%s", tu_path("out.embt"));
-    snprintf(data, sizeof data, "%s", fixture("train.txt"));
+    snprintf(data, sizeof data, "%s", tu_fixture("classify", "train.txt"));
     stop_and_resume(stopped, out, o, 100);
     cr_expect_str_eq(meta_value(out, "training.threads", buf, sizeof buf), "2");
     /* every line trained 30 times in all, whichever run did it */
@@ -774,7 +760,7 @@ Test(classify_resume, another_input_or_file_is_refused, .init = tu_setup, .fini 
     o.stop_after_lines = 5;
     char stopped[PATH_MAX], other[PATH_MAX];
     snprintf(stopped, sizeof stopped, "%s", tu_path("stopped.embt"));
-    snprintf(other, sizeof other, "%s", fixture("test.txt"));
+    snprintf(other, sizeof other, "%s", tu_fixture("classify", "test.txt"));
     train(stopped, &o, NULL);
     embt_classify_options r = EMBT_CLASSIFY_OPTIONS_INIT;
     r.resume = stopped;
@@ -782,7 +768,7 @@ Test(classify_resume, another_input_or_file_is_refused, .init = tu_setup, .fini 
     cr_expect(strstr(embt_error_last()->message, "differs"), "%s", embt_error_last()->message);
     /* the same lines with one word changed */
     size_t len;
-    char *text = (char *)tu_read_file(fixture("train.txt"), &len);
+    char *text = (char *)tu_read_file(tu_fixture("classify", "train.txt"), &len);
     char *p = strstr(text, "bread");
     cr_assert_not_null(p);
     p[0] = 'B';
@@ -793,7 +779,7 @@ Test(classify_resume, another_input_or_file_is_refused, .init = tu_setup, .fini 
     cr_expect_not(tu_exists(tu_path("x.embt")));
     /* a model without resume state (written by hand) */
     r.resume = hand_model();
-    TU_STATUS(embt_classify_train(fixture("train.txt"), tu_path("x.embt"), &r, NULL),
+    TU_STATUS(embt_classify_train(tu_fixture("classify", "train.txt"), tu_path("x.embt"), &r, NULL),
               EMBT_ENOTFOUND);
     cr_expect_not(tu_exists(tu_path("x.embt")));
 }
@@ -816,7 +802,8 @@ Test(classify_resume, settings_that_disagree_with_the_tables_are_refused_before_
         r.resume = tu_path("bad.embt");
         TU_OK(embt_set_allocator(ah_malloc, ah_realloc, ah_free));
         ah_arm(0);
-        embt_status st = embt_classify_train(fixture("train.txt"), tu_path("x.embt"), &r, NULL);
+        embt_status st =
+            embt_classify_train(tu_fixture("classify", "train.txt"), tu_path("x.embt"), &r, NULL);
         size_t largest = atomic_load(&ah_largest);
         embt_set_allocator(NULL, NULL, NULL);
         cr_assert(st == EMBT_EINVAL || st == EMBT_ELIMIT, "%s: %s", bad[i][0],

@@ -32,14 +32,6 @@ static void close_fixture(fixture *f)
     embt_file_close(f->file);
 }
 
-static const char *fixture_path(const char *name)
-{
-    static char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/fixtures/gensim_eval/%s", getenv("EMBT_SOURCE_DIR"),
-             name);
-    return path;
-}
-
 /* A table of rows given as text "token v1 v2 ...\n" lines, through the GloVe importer. */
 static void open_text(fixture *f, const char *text)
 {
@@ -54,16 +46,15 @@ static void open_text(fixture *f, const char *text)
 Test(eval, gensim_analogy_accuracy_on_the_glove_sample, .timeout = 600)
 {
     fixture f;
-    char src[PATH_MAX];
-    snprintf(src, sizeof src, "%s/data/sample/glove.6B.100d.20k.txt.gz", getenv("EMBT_SOURCE_DIR"));
+    const char *src = tu_source("data/sample/glove.6B.100d.20k.txt.gz");
     const char *path = tu_path("sample.embt");
     TU_OK(embt_convert_file(src, path, NULL));
     open_path(&f, path);
     embt_eval_options eo = EMBT_EVAL_OPTIONS_INIT;
     eo.restrict_rows = 20000;
     embt_analogy_report *r = NULL;
-    TU_OK(embt_eval_analogies(&r, f.index, fixture_path("questions-words.txt"), &eo));
-    FILE *in = fopen(fixture_path("analogies.tsv"), "r");
+    TU_OK(embt_eval_analogies(&r, f.index, tu_fixture("gensim_eval", "questions-words.txt"), &eo));
+    FILE *in = fopen(tu_fixture("gensim_eval", "analogies.tsv"), "r");
     cr_assert_not_null(in);
     char line[256];
     size_t i = 0;
@@ -101,14 +92,14 @@ Test(eval, gensim_analogy_accuracy_on_the_glove_sample, .timeout = 600)
     cr_assert_eq(r->invalid_lines, 0);
     embt_analogy_report_free(r);
 
-    in = fopen(fixture_path("pairs.tsv"), "r");
+    in = fopen(tu_fixture("gensim_eval", "pairs.tsv"), "r");
     cr_assert_not_null(in);
     size_t n = 0;
     while (fgets(line, sizeof line, in)) {
         char *name = strtok(line, "\t"), *p = strtok(NULL, "\t"), *s = strtok(NULL, "\t"),
              *o = strtok(NULL, "\n");
         embt_pairs_report pr;
-        TU_OK(embt_eval_pairs(&pr, f.index, fixture_path(name), &eo));
+        TU_OK(embt_eval_pairs(&pr, f.index, tu_fixture("gensim_eval", name), &eo));
         cr_assert(fabs(pr.pearson - strtod(p, NULL)) < 5e-5, "%s pearson %.6f vs %s", name,
                   pr.pearson, p);
         cr_assert(fabs(pr.spearman - strtod(s, NULL)) < 5e-5, "%s spearman %.6f vs %s", name,

@@ -13,20 +13,11 @@
 
 TestSuite(export_text, .init = tu_setup, .fini = tu_teardown);
 
-static const char *fixture(const char *name)
-{
-    static char path[4][4096];
-    static unsigned next;
-    char *p = path[next++ % 4];
-    snprintf(p, 4096, "%s/tests/fixtures/gensim/%s", getenv("EMBT_SOURCE_DIR"), name);
-    return p;
-}
-
 /* Imports gensim's binary fixture (the word2vec-bin importer) into out_path. */
 static void import_gensim_bin(const char *out_path)
 {
     size_t n;
-    uint8_t *data = tu_read_file(fixture("vectors.bin"), &n);
+    uint8_t *data = tu_read_file(tu_fixture("gensim", "vectors.bin"), &n);
     embt__input in;
     memset(&in, 0, sizeof in);
     in.path = "vectors.bin";
@@ -78,7 +69,7 @@ Test(export_text, word2vec_text_of_gensims_values_is_gensims_text_byte_for_byte)
 {
     import_gensim_bin(tu_path("a.embt"));
     TU_OK(export_text(tu_path("a.embt"), tu_path("a.txt"), EMBT_FORMAT_WORD2VEC, 0));
-    cr_assert(tu_same_file(tu_path("a.txt"), fixture("vectors.txt")));
+    cr_assert(tu_same_file(tu_path("a.txt"), tu_fixture("gensim", "vectors.txt")));
 }
 
 Test(export_text, glove_text_is_the_same_without_the_header)
@@ -87,7 +78,7 @@ Test(export_text, glove_text_is_the_same_without_the_header)
     TU_OK(export_text(tu_path("a.embt"), tu_path("a.glove"), EMBT_FORMAT_GLOVE, 0));
     size_t ng, nw;
     uint8_t *g = tu_read_file(tu_path("a.glove"), &ng);
-    uint8_t *w = tu_read_file(fixture("vectors.txt"), &nw);
+    uint8_t *w = tu_read_file(tu_fixture("gensim", "vectors.txt"), &nw);
     size_t header = (size_t)((uint8_t *)memchr(w, '\n', nw) - w) + 1;
     cr_assert_eq(ng, nw - header);
     cr_assert_arr_eq(g, w + header, ng);
@@ -97,11 +88,12 @@ Test(export_text, glove_text_is_the_same_without_the_header)
 
 Test(export_text, text_embt_text_embt_is_lossless_and_byte_identical)
 {
-    TU_OK(import_text(fixture("vectors.txt"), tu_path("a.embt"), EMBT_FORMAT_WORD2VEC));
+    TU_OK(
+        import_text(tu_fixture("gensim", "vectors.txt"), tu_path("a.embt"), EMBT_FORMAT_WORD2VEC));
     TU_OK(export_text(tu_path("a.embt"), tu_path("b.txt"), EMBT_FORMAT_WORD2VEC, 0));
     TU_OK(import_text(tu_path("b.txt"), tu_path("b.embt"), EMBT_FORMAT_WORD2VEC));
     cr_assert(tu_same_file(tu_path("a.embt"), tu_path("b.embt")));
-    cr_assert(tu_same_file(tu_path("b.txt"), fixture("vectors.txt")));
+    cr_assert(tu_same_file(tu_path("b.txt"), tu_fixture("gensim", "vectors.txt")));
     TU_OK(export_text(tu_path("b.embt"), tu_path("c.glove"), EMBT_FORMAT_GLOVE, 0));
     TU_OK(import_text(tu_path("c.glove"), tu_path("c.embt"), EMBT_FORMAT_GLOVE));
     TU_OK(export_text(tu_path("c.embt"), tu_path("d.glove"), EMBT_FORMAT_GLOVE, 0));

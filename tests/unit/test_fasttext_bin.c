@@ -19,20 +19,9 @@ TestSuite(fasttext_bin, .init = tu_setup, .fini = tu_teardown);
 
 /* ---- fixtures and the importer ---------------------------------------------------------------- */
 
-static const char *fixture(const char *name)
-{
-    static char bufs[4][PATH_MAX];
-    static unsigned next;
-    char *b = bufs[next++ % 4];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    snprintf(b, PATH_MAX, "%s/tests/fixtures/fasttext/%s", src, name);
-    return b;
-}
-
 static uint8_t *load(const char *name, size_t *size_out)
 {
-    return tu_read_file(fixture(name), size_out);
+    return tu_read_file(tu_fixture("fasttext", name), size_out);
 }
 
 /* Imports `size` bytes at `data` into out_path as embt_convert_file() would. */

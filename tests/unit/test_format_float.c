@@ -261,9 +261,7 @@ Test(format_float, prints_nan_and_infinities_by_name)
  * magnitude). */
 Test(format_float, matches_numpy_repr_of_random_float32)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/fixtures/gensim/numpy_repr.txt",
-             getenv("EMBT_SOURCE_DIR"));
+    const char *path = tu_fixture("gensim", "numpy_repr.txt");
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s", path);
     char line[128];

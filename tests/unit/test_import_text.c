@@ -18,6 +18,7 @@
 
 #include "internal.h"
 #include "parse_float.h"
+#include "test_util.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -350,9 +351,7 @@ Test(import_text, float_parser_matches_strtof_on_edge_cases)
 
 Test(import_text, float_parser_matches_strtof_on_the_real_glove_file, .timeout = 600)
 {
-    char path[512];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/../data/glove.6B.100d.txt", src ? src : ".");
+    const char *path = tu_source("../data/glove.6B.100d.txt");
     FILE *f = fopen(path, "rb");
     if (!f)
         cr_skip_test("%s not present (fetch it with ../shared/scripts/fetch-real-data.sh)", path);
@@ -791,10 +790,7 @@ Test(import_text, format_names)
 
 Test(import_text, bundled_sample_round_trips_bit_exact, .timeout = 300)
 {
-    char sample[512];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    snprintf(sample, sizeof sample, "%s/data/sample/glove.6B.100d.20k.txt.gz", src);
+    const char *sample = tu_source("data/sample/glove.6B.100d.20k.txt.gz");
     cr_assert_eq(embt_convert_file(sample, out_path, NULL), EMBT_OK, "%s",
                  embt_error_last()->message);
 

@@ -75,16 +75,6 @@ static void uninstall(void)
 
 TestSuite(io_failure, .init = install, .fini = uninstall, .timeout = 120);
 
-static const char *fixture(const char *dir, const char *name)
-{
-    static char buf[PATH_MAX];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    int n = snprintf(buf, sizeof buf, "%s/tests/fixtures/%s/%s", src, dir, name);
-    cr_assert(n > 0 && (size_t)n < sizeof buf);
-    return buf;
-}
-
 /* A word2vec text file of `rows` rows of `dim` values. */
 static void write_text(const char *path, size_t rows, size_t dim)
 {
@@ -220,7 +210,7 @@ static size_t make_paths(conv_path *p)
     static char in_txt[PATH_MAX], in_embt[PATH_MAX], in_bin[PATH_MAX];
     snprintf(in_txt, sizeof in_txt, "%s", tu_path("in.txt"));
     snprintf(in_embt, sizeof in_embt, "%s", tu_path("in.embt"));
-    snprintf(in_bin, sizeof in_bin, "%s", fixture("gensim", "vectors.bin"));
+    snprintf(in_bin, sizeof in_bin, "%s", tu_fixture("gensim", "vectors.bin"));
     tu_sample s = {200, 6, EMBT_DTYPE_F32, EMBT_VOCAB_COUNTS, 0, "a: 1\n"};
     TU_OK(tu_write_sample(in_embt, &s));
     p[0] = (conv_path){"import (text -> embt)", in_txt, "out.embt"};

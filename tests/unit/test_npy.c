@@ -19,17 +19,6 @@ typedef struct name_param {
     char name[32];
 } name_param;
 
-static const char *fixture(const char *name)
-{
-    static char bufs[4][PATH_MAX];
-    static unsigned next;
-    char *b = bufs[next++ % 4];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    snprintf(b, PATH_MAX, "%s/tests/fixtures/numpy/%s", src, name);
-    return b;
-}
-
 static embt_status import_file(const char *in, const embt_convert_options *o)
 {
     embt_convert_options d = EMBT_CONVERT_OPTIONS_INIT;
@@ -119,7 +108,7 @@ ParameterizedTestParameters(npy, every_f4_variant_imports_numpys_values)
 
 ParameterizedTest(name_param *name, npy, every_f4_variant_imports_numpys_values)
 {
-    TU_OK(import_file(fixture(name->name), NULL));
+    TU_OK(import_file(tu_fixture("numpy", name->name), NULL));
     embt_file *f = open_out();
     const embt_table *t = table_of(f, "embedding");
     cr_assert_eq(embt_table_rank(t), 2);
@@ -144,19 +133,19 @@ ParameterizedTestParameters(npy, f8_keeps_f64_and_rounds_once_to_f32_and_f16)
 ParameterizedTest(name_param *name, npy, f8_keeps_f64_and_rounds_once_to_f32_and_f16)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture(name->name), &o));
+    TU_OK(import_file(tu_fixture("numpy", name->name), &o));
     embt_file *f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F64, 2, 4, exp_d_f64, 8);
     embt_file_close(f);
 
     o.dtype = EMBT_DTYPE_F32;
-    TU_OK(import_file(fixture(name->name), &o));
+    TU_OK(import_file(tu_fixture("numpy", name->name), &o));
     f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F32, 2, 4, exp_d_f32, 4);
     embt_file_close(f);
 
     o.dtype = EMBT_DTYPE_F16;
-    TU_OK(import_file(fixture(name->name), &o));
+    TU_OK(import_file(tu_fixture("numpy", name->name), &o));
     f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F16, 2, 4, exp_d_f16, 2);
     embt_file_close(f);
@@ -166,12 +155,12 @@ Test(npy, f64_to_f16_matches_numpy_on_512_values_with_ties)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = EMBT_DTYPE_F16;
-    TU_OK(import_file(fixture("f8_random.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f8_random.npy"), &o));
     embt_file *f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F16, 64, 8, exp_r_f16, 2);
     embt_file_close(f);
     o.dtype = EMBT_DTYPE_F32;
-    TU_OK(import_file(fixture("f8_random.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f8_random.npy"), &o));
     f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F32, 64, 8, exp_r_f32, 4);
     embt_file_close(f);
@@ -204,12 +193,12 @@ Test(npy, f64_to_bf16_rounds_once_to_nearest_even)
 Test(npy, f2_keeps_f16_and_widens_exactly)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("f2_c.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f2_c.npy"), &o));
     embt_file *f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F16, 2, 3, exp_h_f16, 2);
     embt_file_close(f);
     o.dtype = EMBT_DTYPE_F32;
-    TU_OK(import_file(fixture("f2_be.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f2_be.npy"), &o));
     f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F32, 2, 3, exp_h_f32, 4);
     embt_file_close(f);
@@ -217,13 +206,13 @@ Test(npy, f2_keeps_f16_and_widens_exactly)
 
 Test(npy, rank1_and_zero_rows)
 {
-    TU_OK(import_file(fixture("f4_rank1.npy"), NULL));
+    TU_OK(import_file(tu_fixture("numpy", "f4_rank1.npy"), NULL));
     embt_file *f = open_out();
     const embt_table *t = table_of(f, "embedding");
     cr_assert_eq(embt_table_rank(t), 1);
     expect_bytes(t, EMBT_DTYPE_F32, 5, 1, exp_b_f32, 4);
     embt_file_close(f);
-    TU_OK(import_file(fixture("f4_empty.npy"), NULL));
+    TU_OK(import_file(tu_fixture("numpy", "f4_empty.npy"), NULL));
     f = open_out();
     expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F32, 0, 4, NULL, 4);
     embt_file_close(f);
@@ -238,7 +227,7 @@ Test(npy, limit_takes_the_first_rows_in_either_order)
     o.report = &rep;
     const char *names[] = {"f4_c.npy", "f4_fortran_be.npy"};
     for (int i = 0; i < 2; i++) {
-        TU_OK(import_file(fixture(names[i]), &o));
+        TU_OK(import_file(tu_fixture("numpy", names[i]), &o));
         embt_file *f = open_out();
         expect_bytes(table_of(f, "embedding"), EMBT_DTYPE_F32, 2, 4, exp_e_f32, 4);
         embt_file_close(f);
@@ -252,7 +241,7 @@ Test(npy, vocabulary_file_ties_the_table_and_must_match_its_rows)
     tu_write_file(tu_path("v.txt"), "the\n,\n</s>\n", 11);
     o.vocab_path = tu_path("v.txt");
     o.table_name = "vectors";
-    TU_OK(import_file(fixture("f4_fortran.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f4_fortran.npy"), &o));
     embt_file *f = open_out();
     const embt_table *t = table_of(f, "vectors");
     cr_assert_not_null(embt_table_vocab(t));
@@ -261,7 +250,7 @@ Test(npy, vocabulary_file_ties_the_table_and_must_match_its_rows)
     unlink(tu_path("out.embt"));
 
     tu_write_file(tu_path("v.txt"), "the\n,\n", 6);
-    expect_failure(fixture("f4_c.npy"), &o, EMBT_EPARSE, EMBT_NO_OFFSET);
+    expect_failure(tu_fixture("numpy", "f4_c.npy"), &o, EMBT_EPARSE, EMBT_NO_OFFSET);
 }
 
 Test(npy, duplicate_policy_moves_the_matrix_rows_with_the_tokens)
@@ -270,7 +259,7 @@ Test(npy, duplicate_policy_moves_the_matrix_rows_with_the_tokens)
     tu_write_file(tu_path("v.txt"), "a\nb\na\n", 6);
     o.vocab_path = tu_path("v.txt");
     o.on_duplicate = EMBT_DUPLICATE_LAST;
-    TU_OK(import_file(fixture("f4_c.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f4_c.npy"), &o));
     embt_file *f = open_out();
     const embt_table *t = table_of(f, "embedding");
     cr_assert_eq(embt_table_rows(t), 2);
@@ -283,22 +272,22 @@ Test(npy, duplicate_policy_moves_the_matrix_rows_with_the_tokens)
 Test(npy, non_finite_values_fail_with_their_offset_unless_allowed)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    expect_failure(fixture("f4_nan.npy"), &o, EMBT_EPARSE, 128 + 4);
+    expect_failure(tu_fixture("numpy", "f4_nan.npy"), &o, EMBT_EPARSE, 128 + 4);
     embt_convert_report rep;
     memset(&rep, 0, sizeof rep);
     o.report = &rep;
     o.flags = EMBT_CONVERT_ALLOW_NONFINITE;
-    TU_OK(import_file(fixture("f4_nan.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f4_nan.npy"), &o));
     cr_assert_eq(rep.nonfinite, 2);
 }
 
 Test(npy, f64_overflowing_the_output_dtype_fails)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("f8_overflow.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f8_overflow.npy"), &o));
     unlink(tu_path("out.embt"));
     o.dtype = EMBT_DTYPE_F32;
-    expect_failure(fixture("f8_overflow.npy"), &o, EMBT_EPARSE, 128 + 8);
+    expect_failure(tu_fixture("numpy", "f8_overflow.npy"), &o, EMBT_EPARSE, 128 + 8);
 }
 
 ParameterizedTestParameters(npy, unsupported_arrays_are_refused)
@@ -310,7 +299,7 @@ ParameterizedTestParameters(npy, unsupported_arrays_are_refused)
 
 ParameterizedTest(name_param *name, npy, unsupported_arrays_are_refused)
 {
-    expect_failure(fixture(name->name), NULL, EMBT_ELIMIT, ANY_OFFSET);
+    expect_failure(tu_fixture("numpy", name->name), NULL, EMBT_ELIMIT, ANY_OFFSET);
     cr_assert_neq(embt_error_last()->offset, EMBT_NO_OFFSET);
 }
 
@@ -374,7 +363,7 @@ ParameterizedTest(dict_case *c, npy, header_dicts)
 Test(npy, malformed_files_fail_with_status_and_offset)
 {
     size_t n;
-    uint8_t *good = tu_read_file(fixture("f4_c.npy"), &n);
+    uint8_t *good = tu_read_file(tu_fixture("numpy", "f4_c.npy"), &n);
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s", tu_path("bad.npy"));
 
@@ -416,7 +405,7 @@ Test(npy, huge_declared_shape_in_a_tiny_file_fails_before_allocating)
 Test(npy, every_truncation_fails_cleanly)
 {
     size_t n;
-    uint8_t *good = tu_read_file(fixture("f4_fortran_be.npy"), &n);
+    uint8_t *good = tu_read_file(tu_fixture("numpy", "f4_fortran_be.npy"), &n);
     char p[PATH_MAX];
     snprintf(p, sizeof p, "%s", tu_path("cut.npy"));
     for (size_t k = 0; k < n; k++) {
@@ -476,19 +465,19 @@ ParameterizedTestParameters(npy, export_is_byte_identical_to_np_save)
 
 ParameterizedTest(name_param *name, npy, export_is_byte_identical_to_np_save)
 {
-    TU_OK(import_file(fixture(name->name), NULL));
+    TU_OK(import_file(tu_fixture("numpy", name->name), NULL));
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.to = EMBT_FORMAT_NPY;
     TU_OK(embt_convert_file(tu_path("out.embt"), tu_path("back.npy"), &o));
-    cr_assert(tu_same_file(tu_path("back.npy"), fixture(name->name)), "%s differs from np.save's",
-              name->name);
+    cr_assert(tu_same_file(tu_path("back.npy"), tu_fixture("numpy", name->name)),
+              "%s differs from np.save's", name->name);
 }
 
 Test(npy, export_converts_other_dtypes)
 {
     /* a f64 table exported as f16 rounds once, as numpy's astype does */
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("f8_random.npy"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "f8_random.npy"), &o));
     o.to = EMBT_FORMAT_NPY;
     o.dtype = EMBT_DTYPE_F16;
     TU_OK(embt_convert_file(tu_path("out.embt"), tu_path("h.npy"), &o));
@@ -521,5 +510,5 @@ Test(npy, sniffing)
     cr_assert_not(embt__sniff_npy((const uint8_t *)"\x93NUMPX\x01\x00", 8));
     cr_assert_not(embt__sniff_npy((const uint8_t *)"\x93NUM", 4));
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("f4_v3.npy"), &o)); /* from EMBT_FORMAT_AUTO */
+    TU_OK(import_file(tu_fixture("numpy", "f4_v3.npy"), &o)); /* from EMBT_FORMAT_AUTO */
 }

@@ -18,17 +18,6 @@ typedef struct name_param {
     char name[32];
 } name_param;
 
-static const char *fixture(const char *name)
-{
-    static char bufs[4][PATH_MAX];
-    static unsigned next;
-    char *b = bufs[next++ % 4];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    snprintf(b, PATH_MAX, "%s/tests/fixtures/numpy/%s", src, name);
-    return b;
-}
-
 static embt_status import_file(const char *in, const embt_convert_options *o)
 {
     embt_convert_options d = EMBT_CONVERT_OPTIONS_INIT;
@@ -92,7 +81,7 @@ ParameterizedTestParameters(npz, savez_savez_compressed_and_zip64_import_every_a
 
 ParameterizedTest(name_param *p, npz, savez_savez_compressed_and_zip64_import_every_array)
 {
-    TU_OK(import_file(fixture(p->name), NULL));
+    TU_OK(import_file(tu_fixture("numpy", p->name), NULL));
     expect_savez_tables(tu_path("out.embt"), NULL);
     embt_file *f = open_path(tu_path("out.embt"));
     size_t len;
@@ -110,14 +99,14 @@ Test(npz, vocabulary_ties_embedding_or_the_named_array)
     const embt_vocab *v = NULL;
     tu_write_file(tu_path("v3.txt"), "a\nb\nc\n", 6);
     o.vocab_path = tu_path("v3.txt");
-    TU_OK(import_file(fixture("savez_compressed.npz"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "savez_compressed.npz"), &o));
     expect_savez_tables(tu_path("out.embt"), &v);
     unlink(tu_path("out.embt"));
 
     tu_write_file(tu_path("v5.txt"), "a\nb\nc\nd\ne\n", 10);
     o.vocab_path = tu_path("v5.txt");
     o.table_name = "bias";
-    TU_OK(import_file(fixture("savez.npz"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "savez.npz"), &o));
     embt_file *f = open_path(tu_path("out.embt"));
     cr_assert_not_null(embt_table_vocab(embt_file_table_at(f, 2)));
     cr_assert_null(embt_table_vocab(embt_file_table_at(f, 0)));
@@ -125,18 +114,18 @@ Test(npz, vocabulary_ties_embedding_or_the_named_array)
     unlink(tu_path("out.embt"));
 
     o.table_name = "embedding"; /* 5 tokens for 3 rows */
-    expect_failure(fixture("savez.npz"), &o, EMBT_EPARSE, EMBT_NO_OFFSET);
+    expect_failure(tu_fixture("numpy", "savez.npz"), &o, EMBT_EPARSE, EMBT_NO_OFFSET);
     o.table_name = "missing";
-    expect_failure(fixture("savez.npz"), &o, EMBT_EINVAL, EMBT_NO_OFFSET);
+    expect_failure(tu_fixture("numpy", "savez.npz"), &o, EMBT_EINVAL, EMBT_NO_OFFSET);
     o.table_name = NULL; /* arr_0, arr_1: nothing to tie to */
-    expect_failure(fixture("positional.npz"), &o, EMBT_EINVAL, EMBT_NO_OFFSET);
+    expect_failure(tu_fixture("numpy", "positional.npz"), &o, EMBT_EINVAL, EMBT_NO_OFFSET);
 }
 
 Test(npz, limit_applies_to_the_tied_array)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.limit = 2;
-    TU_OK(import_file(fixture("savez.npz"), &o));
+    TU_OK(import_file(tu_fixture("numpy", "savez.npz"), &o));
     embt_file *f = open_path(tu_path("out.embt"));
     expect_table(f, 0, "embedding", EMBT_DTYPE_F32, 2, 2, 4, exp_e_f32);
     expect_table(f, 1, "linear_weight", EMBT_DTYPE_F64, 2, 2, 3, exp_w_f64);
@@ -147,11 +136,12 @@ Test(npz, limit_applies_to_the_tied_array)
 Test(npz, sniffing_detects_npz)
 {
     size_t n;
-    uint8_t *b = tu_read_file(fixture("savez_compressed.npz"), &n);
+    uint8_t *b = tu_read_file(tu_fixture("numpy", "savez_compressed.npz"), &n);
     cr_assert(embt__sniff_npz(b, n));
     cr_assert_not(embt__sniff_npz((const uint8_t *)"PK\x03\x04", 4));
     free(b);
-    TU_OK(import_file(fixture("savez_compressed.npz"), NULL)); /* from EMBT_FORMAT_AUTO */
+    TU_OK(
+        import_file(tu_fixture("numpy", "savez_compressed.npz"), NULL)); /* from EMBT_FORMAT_AUTO */
 }
 
 /* ---- malformed archives ----------------------------------------------------------------------- */
@@ -166,7 +156,7 @@ typedef struct zip_map {
 static zip_map load_zip(const char *name)
 {
     zip_map z;
-    z.b = tu_read_file(fixture(name), &z.n);
+    z.b = tu_read_file(tu_fixture("numpy", name), &z.n);
     z.eocd = z.n - 22;
     cr_assert_eq(embt__le32(z.b + z.eocd), 0x06054b50u);
     z.cd = embt__le32(z.b + z.eocd + 16);
@@ -288,7 +278,7 @@ ParameterizedTestParameters(npz, export_imports_back_bit_for_bit)
 
 ParameterizedTest(unsigned *flags, npz, export_imports_back_bit_for_bit)
 {
-    TU_OK(import_file(fixture("savez.npz"), NULL));
+    TU_OK(import_file(tu_fixture("numpy", "savez.npz"), NULL));
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.to = EMBT_FORMAT_NPZ;
     o.flags = *flags;
@@ -305,9 +295,9 @@ Test(npz, stored_export_is_byte_identical_to_np_savez)
 {
     /* numpy 1.24 on CPython 3.11 stamps 1980-01-01 and keeps real 32-bit sizes next to the zip64
      * extra, so the whole archive can match */
-    TU_OK(import_file(fixture("savez.npz"), NULL));
+    TU_OK(import_file(tu_fixture("numpy", "savez.npz"), NULL));
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.to = EMBT_FORMAT_NPZ;
     TU_OK(embt_convert_file(tu_path("out.embt"), tu_path("back.npz"), &o));
-    cr_assert(tu_same_file(tu_path("back.npz"), fixture("savez.npz")));
+    cr_assert(tu_same_file(tu_path("back.npz"), tu_fixture("numpy", "savez.npz")));
 }

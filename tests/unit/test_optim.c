@@ -10,53 +10,7 @@ TestSuite(optim, .init = tu_setup, .fini = tu_teardown);
 /* Loads array `name` from tests/fixtures/torch_optim/optim.txt (the layout of fixture.h's files). */
 static fx_array ox_load(const char *name)
 {
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/fixtures/torch_optim/optim.txt", src);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fx_array a;
-    memset(&a, 0, sizeof a);
-    static char line[1 << 16];
-    size_t name_len = strlen(name);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        if (strncmp(line, name, name_len) != 0 || line[name_len] != ' ')
-            continue;
-        found = true;
-        char *p = line + name_len + 1;
-        bool is_f32 = strncmp(p, "f32 ", 4) == 0;
-        p += 4;
-        a.n = 1;
-        while (*p != ':') {
-            char *end;
-            a.shape[a.rank++] = strtoul(p, &end, 10);
-            cr_assert(end != p && a.rank <= 4, "bad shape in %s", name);
-            a.n *= a.shape[a.rank - 1];
-            for (p = end; *p == ' '; p++)
-                ;
-        }
-        p++;
-        if (is_f32)
-            a.f = malloc(a.n * sizeof *a.f);
-        else
-            a.i = malloc(a.n * sizeof *a.i);
-        for (size_t k = 0; k < a.n; k++) {
-            char *end;
-            if (is_f32) {
-                uint32_t u = (uint32_t)strtoul(p, &end, 16);
-                memcpy(&a.f[k], &u, 4);
-            } else {
-                a.i[k] = strtoll(p, &end, 10);
-            }
-            cr_assert(end != p, "%s: value %zu missing", name, k);
-            p = end;
-        }
-    }
-    fclose(f);
-    cr_assert(found, "fixture %s not in %s", name, path);
-    return a;
+    return fx_load_from(tu_fixture("torch_optim", "optim.txt"), name);
 }
 
 typedef struct rule {

@@ -11,59 +11,13 @@
 
 #include "convert.h"
 #include "fixtures/safetensors/expected.h"
+#include "test_util.h"
 
-static char dir[64];
-
-static void make_dir(void)
-{
-    strcpy(dir, "/tmp/embt-st-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-TestSuite(safetensors, .init = make_dir, .fini = remove_dir);
-
-static char *path_in_dir(const char *name)
-{
-    static char buf[4][256];
-    static int next;
-    char *p = buf[next++ % 4];
-    snprintf(p, 256, "%s/%s", dir, name);
-    return p;
-}
-
-static uint8_t *slurp(const char *path, size_t *size_out)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)n + 1);
-    cr_assert_eq(fread(data, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size_out = (size_t)n;
-    return data;
-}
+TestSuite(safetensors, .init = tu_setup, .fini = tu_teardown);
 
 static uint8_t *fixture(const char *name, size_t *size_out)
 {
-    char path[512];
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    snprintf(path, sizeof path, "%s/tests/fixtures/safetensors/%s", src ? src : ".", name);
-    return slurp(path, size_out);
-}
-
-static bool exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
+    return tu_read_file(tu_fixture("safetensors", name), size_out);
 }
 
 /* The largest allocation made by the last embt__import_safetensors() call when the counting
@@ -94,7 +48,7 @@ static embt_status import_bytes(const uint8_t *data, size_t size, const embt_con
         st = embt_writer_commit(w);
     embt_writer_free(w);
     if (st != EMBT_OK)
-        cr_assert(!exists(out_path), "a failed import left %s", out_path);
+        cr_assert(!tu_exists(out_path), "a failed import left %s", out_path);
     largest_allocation = largest;
     return st;
 }
@@ -146,7 +100,7 @@ Test(safetensors, imports_every_tensor_of_the_reference_layout_exactly)
 {
     size_t size;
     uint8_t *data = fixture("basic.safetensors", &size);
-    const char *out = path_in_dir("basic.embt");
+    const char *out = tu_path("basic.embt");
     cr_assert_eq(import_bytes(data, size, NULL, out), EMBT_OK, "%s", embt_error_last()->message);
     embt_file *f = open_embt(out);
     cr_assert_eq(embt_file_table_count(f), 6);
@@ -187,7 +141,7 @@ Test(safetensors, imports_unaligned_offsets_and_integer_dtypes)
 {
     size_t size;
     uint8_t *data = fixture("unaligned.safetensors", &size);
-    const char *out = path_in_dir("u.embt");
+    const char *out = tu_path("u.embt");
     cr_assert_eq(import_bytes(data, size, NULL, out), EMBT_OK, "%s", embt_error_last()->message);
     cr_assert_eq(embt__le64(data) % 8 != 0, true, "the fixture's header must be unpadded");
     embt_file *f = open_embt(out);
@@ -214,7 +168,7 @@ static void import_rounding(embt_dtype dtype, const void *want_f32, const void *
 {
     size_t size;
     uint8_t *data = fixture("rounding.safetensors", &size);
-    const char *out = path_in_dir("r.embt");
+    const char *out = tu_path("r.embt");
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = dtype;
     cr_assert_eq(import_bytes(data, size, &o, out), EMBT_OK, "%s", embt_error_last()->message);
@@ -307,11 +261,12 @@ static void write_export_source(const char *path)
 
 Test(safetensors, export_is_byte_identical_to_the_reference_layout)
 {
-    const char *src = path_in_dir("src.embt"), *out = path_in_dir("out.safetensors");
+    const char *src = tu_path("src.embt"), *out = tu_path("out.safetensors");
     write_export_source(src);
     cr_assert_eq(export_file(src, out, NULL), EMBT_OK, "%s", embt_error_last()->message);
     size_t n_got, n_want;
-    uint8_t *got = slurp(out, &n_got), *want = fixture("export_expected.safetensors", &n_want);
+    uint8_t *got = tu_read_file(out, &n_got),
+            *want = fixture("export_expected.safetensors", &n_want);
     cr_assert_eq(n_got, n_want, "size %zu, want %zu", n_got, n_want);
     for (size_t i = 0; i < n_got; i++)
         cr_assert_eq(got[i], want[i], "byte %zu: 0x%02x, want 0x%02x", i, got[i], want[i]);
@@ -340,22 +295,21 @@ Test(safetensors, round_trip_embt_safetensors_embt_keeps_tables_and_vocabulary)
 {
     size_t size;
     uint8_t *data = fixture("basic.safetensors", &size);
-    const char *a = path_in_dir("a.embt"), *st = path_in_dir("a.safetensors"),
-               *b = path_in_dir("b.embt");
+    const char *a = tu_path("a.embt"), *st = tu_path("a.safetensors"), *b = tu_path("b.embt");
     cr_assert_eq(import_bytes(data, size, NULL, a), EMBT_OK);
     cr_assert_eq(export_file(a, st, NULL), EMBT_OK, "%s", embt_error_last()->message);
     free(data);
-    data = slurp(st, &size);
+    data = tu_read_file(st, &size);
     cr_assert_eq(import_bytes(data, size, NULL, b), EMBT_OK, "%s", embt_error_last()->message);
     assert_same_tables(a, b);
     free(data);
 
     /* with a vocabulary (carried by embt.vocab) and i8 tables */
-    const char *src = path_in_dir("src.embt"), *st2 = path_in_dir("src.safetensors"),
-               *back = path_in_dir("back.embt");
+    const char *src = tu_path("src.embt"), *st2 = tu_path("src.safetensors"),
+               *back = tu_path("back.embt");
     write_export_source(src);
     cr_assert_eq(export_file(src, st2, NULL), EMBT_OK);
-    data = slurp(st2, &size);
+    data = tu_read_file(st2, &size);
     cr_assert_eq(import_bytes(data, size, NULL, back), EMBT_OK, "%s", embt_error_last()->message);
     free(data);
     embt_file *f = open_embt(back);
@@ -380,7 +334,7 @@ Test(safetensors, limit_keeps_the_first_rows_of_the_tied_table_and_its_tokens)
 {
     size_t size;
     uint8_t *data = fixture("export_expected.safetensors", &size);
-    const char *out = path_in_dir("l.embt");
+    const char *out = tu_path("l.embt");
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.limit = 2;
     embt_convert_report report = {0};
@@ -400,21 +354,21 @@ Test(safetensors, table_option_must_name_a_tensor)
     uint8_t *data = fixture("basic.safetensors", &size);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.table_name = "nope";
-    cr_assert_eq(import_bytes(data, size, &o, path_in_dir("t.embt")), EMBT_EINVAL);
+    cr_assert_eq(import_bytes(data, size, &o, tu_path("t.embt")), EMBT_EINVAL);
     free(data);
 }
 
 Test(safetensors, export_refuses_i8_and_newline_tokens)
 {
-    const char *src = path_in_dir("src.embt");
+    const char *src = tu_path("src.embt");
     write_export_source(src);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = EMBT_DTYPE_I8;
-    cr_assert_eq(export_file(src, path_in_dir("x.safetensors"), &o), EMBT_EINVAL);
-    cr_assert(!exists(path_in_dir("x.safetensors")));
+    cr_assert_eq(export_file(src, tu_path("x.safetensors"), &o), EMBT_EINVAL);
+    cr_assert(!tu_exists(tu_path("x.safetensors")));
 
     embt_writer *w = NULL;
-    const char *nl = path_in_dir("nl.embt");
+    const char *nl = tu_path("nl.embt");
     cr_assert_eq(embt_writer_open(&w, nl, NULL), EMBT_OK);
     embt_vocab_spec vs = EMBT_VOCAB_SPEC_INIT;
     cr_assert_eq(embt_writer_vocab_begin(w, &vs), EMBT_OK);
@@ -426,19 +380,19 @@ Test(safetensors, export_refuses_i8_and_newline_tokens)
     cr_assert_eq(embt_writer_add_table_f32(w, &s, &one), EMBT_OK);
     cr_assert_eq(embt_writer_commit(w), EMBT_OK);
     embt_writer_free(w);
-    cr_assert_eq(export_file(nl, path_in_dir("y.safetensors"), NULL), EMBT_EINVAL);
+    cr_assert_eq(export_file(nl, tu_path("y.safetensors"), NULL), EMBT_EINVAL);
 }
 
 Test(safetensors, export_converts_with_dtype_option)
 {
-    const char *src = path_in_dir("src.embt"), *st = path_in_dir("h.safetensors"),
-               *back = path_in_dir("h.embt");
+    const char *src = tu_path("src.embt"), *st = tu_path("h.safetensors"),
+               *back = tu_path("h.embt");
     write_export_source(src);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = EMBT_DTYPE_F16;
     cr_assert_eq(export_file(src, st, &o), EMBT_OK, "%s", embt_error_last()->message);
     size_t size;
-    uint8_t *data = slurp(st, &size);
+    uint8_t *data = tu_read_file(st, &size);
     cr_assert_eq(import_bytes(data, size, NULL, back), EMBT_OK, "%s", embt_error_last()->message);
     free(data);
     embt_file *f = open_embt(back);
@@ -634,7 +588,7 @@ ParameterizedTest(bad_case *c, safetensors, refuses_malformed_files_with_status_
     memcpy(buf + 8 + n, c->data, c->data_len < 16 ? c->data_len : 16);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = c->dtype;
-    const char *out = path_in_dir("bad.embt");
+    const char *out = tu_path("bad.embt");
     embt_status st = import_bytes(buf, size, &o, out);
     cr_assert_eq(st, c->status, "%s: status %s (%s)", c->name, embt_status_name(st),
                  embt_error_last()->message);
@@ -652,7 +606,7 @@ ParameterizedTest(bad_case *c, safetensors, refuses_malformed_files_with_status_
     cr_assert_eq(embt_error_last()->offset, want, "%s: offset %llu, want %llu (%s)", c->name,
                  (unsigned long long)embt_error_last()->offset, (unsigned long long)want,
                  embt_error_last()->message);
-    cr_assert(!exists(out));
+    cr_assert(!tu_exists(out));
     free(buf);
 }
 
@@ -663,7 +617,7 @@ Test(safetensors, duplicate_keys_are_refused_even_when_the_file_is_otherwise_val
     uint8_t buf[128] = {0};
     embt__put64(buf, n);
     memcpy(buf + 8, h, n);
-    cr_assert_eq(import_bytes(buf, 8 + n, NULL, path_in_dir("d.embt")), EMBT_EPARSE);
+    cr_assert_eq(import_bytes(buf, 8 + n, NULL, tu_path("d.embt")), EMBT_EPARSE);
     cr_assert_eq(embt_error_last()->offset, 8 + (uint64_t)(strstr(h, "\"k\":\"2") - h));
 }
 
@@ -678,7 +632,7 @@ Test(safetensors, allow_nonfinite_keeps_nan_and_counts_it)
     memcpy(buf + 8 + n, vals, 8);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.flags = EMBT_CONVERT_ALLOW_NONFINITE;
-    const char *out = path_in_dir("nan.embt");
+    const char *out = tu_path("nan.embt");
     cr_assert_eq(import_bytes(buf, 8 + n + 8, &o, out), EMBT_OK);
     embt_file *f = open_embt(out);
     check_bits(table(f, "a", EMBT_DTYPE_F32, 1, 2, 1), vals, 8);
@@ -702,7 +656,7 @@ static void *count_realloc(void *p, size_t n)
 Test(safetensors, huge_header_lengths_in_tiny_files_fail_without_allocating)
 {
     cr_assert_eq(embt_set_allocator(count_malloc, count_realloc, free), EMBT_OK);
-    const char *out = path_in_dir("huge.embt");
+    const char *out = tu_path("huge.embt");
     uint8_t buf[16] = {0};
     memcpy(buf + 8, "{}      ", 8);
     const uint64_t lengths[] = {99999999, 100000000, 100000001, UINT64_MAX, UINT64_MAX - 7, 9};

@@ -426,8 +426,7 @@ Test(similar, analogies_match_the_gensim_formulas_in_batches)
 
 static void open_sample(fixture *f)
 {
-    char src[PATH_MAX];
-    snprintf(src, sizeof src, "%s/data/sample/glove.6B.100d.20k.txt.gz", getenv("EMBT_SOURCE_DIR"));
+    const char *src = tu_source("data/sample/glove.6B.100d.20k.txt.gz");
     const char *path = tu_path("sample.embt");
     TU_OK(embt_convert_file(src, path, NULL));
     open_fixture(f, path, NULL);
@@ -445,9 +444,7 @@ typedef void (*run_fn)(embt_hit *hits, size_t *n, const fixture *f, const char *
 
 static void compare_fixture(const fixture *f, const char *name, run_fn run)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/tests/fixtures/gensim_eval/%s", getenv("EMBT_SOURCE_DIR"),
-             name);
+    const char *path = tu_fixture("gensim_eval", name);
     FILE *in = fopen(path, "r");
     cr_assert_not_null(in, "%s", path);
     char line[512], key[256] = "";

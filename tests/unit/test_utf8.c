@@ -24,10 +24,7 @@ static size_t from_hex(uint8_t *out, const char *hex)
 
 Test(utf8, repair_matches_pythons_replace_on_every_short_string)
 {
-    const char *src = getenv("EMBT_SOURCE_DIR");
-    cr_assert_not_null(src, "EMBT_SOURCE_DIR is not set");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/fixtures/python/utf8_replace.txt", src);
+    const char *path = tu_fixture("python", "utf8_replace.txt");
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "%s", path);
     char in_hex[32], want_hex[64];

@@ -16,15 +16,6 @@ TestSuite(word2vec_bin, .init = tu_setup, .fini = tu_teardown);
 #define DIM 7
 #define ROWS 50
 
-static const char *fixture(const char *name)
-{
-    static char path[4][4096];
-    static unsigned next;
-    char *p = path[next++ % 4];
-    snprintf(p, 4096, "%s/tests/fixtures/gensim/%s", getenv("EMBT_SOURCE_DIR"), name);
-    return p;
-}
-
 /* expected.txt: the tokens and the bit patterns gensim was given. */
 typedef struct expected {
     char tokens[ROWS][128];
@@ -33,7 +24,7 @@ typedef struct expected {
 
 static void read_expected(expected *e)
 {
-    FILE *f = fopen(fixture("expected.txt"), "r");
+    FILE *f = fopen(tu_fixture("gensim", "expected.txt"), "r");
     cr_assert_not_null(f);
     for (int r = 0; r < ROWS; r++) {
         cr_assert_eq(fscanf(f, "%127s", e->tokens[r]), 1);
@@ -126,7 +117,7 @@ Test(word2vec_bin, gensim_binary_imports_to_exactly_the_values_gensim_wrote)
     expected e;
     read_expected(&e);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("vectors.bin"), &o, tu_path("a.embt")));
+    TU_OK(import_file(tu_fixture("gensim", "vectors.bin"), &o, tu_path("a.embt")));
     check_against_expected(tu_path("a.embt"), &e);
 }
 
@@ -134,7 +125,7 @@ Test(word2vec_bin, gensim_binary_imports_to_exactly_the_values_gensim_wrote)
 static uint8_t *gensim_with_newlines(size_t *n_out)
 {
     size_t n;
-    uint8_t *g = tu_read_file(fixture("vectors.bin"), &n);
+    uint8_t *g = tu_read_file(tu_fixture("gensim", "vectors.bin"), &n);
     uint8_t *w = malloc(n + ROWS);
     size_t p = (size_t)((uint8_t *)memchr(g, '\n', n) - g) + 1, q = p;
     memcpy(w, g, p);
@@ -155,7 +146,7 @@ static uint8_t *gensim_with_newlines(size_t *n_out)
 Test(word2vec_bin, export_gives_gensims_bytes_with_a_newline_per_row)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("vectors.bin"), &o, tu_path("a.embt")));
+    TU_OK(import_file(tu_fixture("gensim", "vectors.bin"), &o, tu_path("a.embt")));
     TU_OK(export_bin(tu_path("a.embt"), tu_path("b.bin")));
     size_t nw, nb;
     uint8_t *want = gensim_with_newlines(&nw);
@@ -169,7 +160,7 @@ Test(word2vec_bin, export_gives_gensims_bytes_with_a_newline_per_row)
 Test(word2vec_bin, round_trip_gives_identical_embt_bytes)
 {
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
-    TU_OK(import_file(fixture("vectors.bin"), &o, tu_path("a.embt")));
+    TU_OK(import_file(tu_fixture("gensim", "vectors.bin"), &o, tu_path("a.embt")));
     TU_OK(export_bin(tu_path("a.embt"), tu_path("b.bin")));
     TU_OK(import_file(tu_path("b.bin"), &o, tu_path("c.embt")));
     cr_assert(tu_same_file(tu_path("a.embt"), tu_path("c.embt")));
@@ -180,11 +171,11 @@ Test(word2vec_bin, round_trip_gives_identical_embt_bytes)
 Test(word2vec_bin, sniffs_binary_but_not_text_or_other_bytes)
 {
     size_t n;
-    uint8_t *bin = tu_read_file(fixture("vectors.bin"), &n);
+    uint8_t *bin = tu_read_file(tu_fixture("gensim", "vectors.bin"), &n);
     cr_assert(embt__sniff_word2vec_bin(bin, n));
     cr_assert(embt__sniff_word2vec_bin(bin, 64)); /* a prefix is enough */
     free(bin);
-    uint8_t *txt = tu_read_file(fixture("vectors.txt"), &n);
+    uint8_t *txt = tu_read_file(tu_fixture("gensim", "vectors.txt"), &n);
     cr_assert_not(embt__sniff_word2vec_bin(txt, n));
     free(txt);
     static const char *const no[] = {"",
@@ -274,7 +265,7 @@ Test(word2vec_bin, token_longer_than_65535_bytes_fails_at_its_start)
 Test(word2vec_bin, every_truncation_of_the_gensim_file_fails_cleanly)
 {
     size_t n;
-    uint8_t *bin = tu_read_file(fixture("vectors.bin"), &n);
+    uint8_t *bin = tu_read_file(tu_fixture("gensim", "vectors.bin"), &n);
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     for (size_t len = 0; len < n; len++) {
         embt_status rc = import_bytes(bin, len, &o, NULL, tu_path("t.embt"));
@@ -390,7 +381,7 @@ Test(word2vec_bin, dtype_and_compression_options_apply)
     embt_convert_options o = EMBT_CONVERT_OPTIONS_INIT;
     o.dtype = EMBT_DTYPE_F16;
     o.flags = EMBT_CONVERT_COMPRESS;
-    TU_OK(import_file(fixture("vectors.bin"), &o, tu_path("h.embt")));
+    TU_OK(import_file(tu_fixture("gensim", "vectors.bin"), &o, tu_path("h.embt")));
     embt_file *f = NULL;
     TU_OK(embt_file_open(&f, tu_path("h.embt"), NULL));
     const embt_table *t;
