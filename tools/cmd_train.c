@@ -298,9 +298,13 @@ static int train_skipgram(int argc, char **argv)
                                        optarg);
             break;
         case OPT_WORD_NGRAMS:
-        case OPT_BUCKET:
-            return cli_usage_error("train", "%s is an option of --task classify",
-                                   c == OPT_BUCKET ? "--bucket" : "--word-ngrams");
+        case OPT_BUCKET: {
+            /* name the option itself, not its value: a config file error points at the key */
+            const char *opt =
+                optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2] : argv[optind - 1];
+            return cli_arg_error("train", opt, "%s is an option of --task classify",
+                                 c == OPT_BUCKET ? "--bucket" : "--word-ngrams");
+        }
         default: return cli_bad_option("train", c, argv);
         }
     }

@@ -109,6 +109,8 @@ Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setu
          "t.yaml:2:7: --task: skipgram or classify, not 'sgns'"},
         {"w.yaml", "task: classify\ninput: c.txt\noutput: m.embt\nwindow: 3\n",
          "w.yaml:4:1: unknown option '--window'"},
+        {"g.yaml", "task: skipgram\ninput: c.txt\nbucket:   100\n",
+         "g.yaml:3:1: --bucket is an option of --task classify"},
         {"n.yaml", "epoch: \"3\\0x\"\n", "n.yaml:1:8: a NUL character is not allowed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
