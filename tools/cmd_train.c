@@ -239,6 +239,9 @@ static int train_skipgram(int argc, char **argv)
         case OPT_WINDOW:
         case OPT_NEG:
         case OPT_THREADS:
+            if (c == OPT_NEG && !cli_parse_u64(&u, optarg, EMBT_SG_NEG_MAX))
+                return cli_usage_error("train", "--neg: expected an integer in [0, %u], got '%s'",
+                                       EMBT_SG_NEG_MAX, optarg);
             if (!cli_parse_u64(&u, optarg, c == OPT_THREADS ? 1024 : 1u << 20) ||
                 (u == 0 && c != OPT_NEG && c != OPT_EPOCH))
                 return cli_usage_error(

@@ -128,7 +128,7 @@ static double alpha_at(const sg *s, uint64_t done)
 }
 
 /* Negative draws planned per block of a sentence: at least this many, and at least the most one
- * position can need ((MAX_SENTENCE - 1) contexts times neg). */
+ * position can need (min(2 * window, MAX_SENTENCE - 1) contexts times neg). */
 #define NEG_BLOCK 8192
 
 /* Per-thread buffers of the trainer. */
@@ -205,16 +205,18 @@ static ALWAYS_INLINE uint64_t train_block_body(sg *s, const sg_block *blk, float
                 float f = dot(l1, l2, D);
                 float gr; /* label - sigmoid(f) */
                 float sf = label > 0 ? f : -f;
+                /* word2vec.c's tests, ordered so that a NaN (weights that diverged, or read from
+                 * a file) takes a bound and never becomes a table index */
                 if (f > MAX_EXP)
                     gr = label - 1;
-                else if (f < -MAX_EXP)
-                    gr = label;
-                else
+                else if (f >= -MAX_EXP)
                     gr =
                         label - s->exp_table[(int)((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
+                else
+                    gr = label;
                 if (sf > MAX_EXP)
                     sf = MAX_EXP;
-                else if (sf < -MAX_EXP)
+                else if (!(sf >= -MAX_EXP))
                     sf = -MAX_EXP;
                 lsum -= s->logsig_table[(int)((sf + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2))];
                 if (!s->use_optim) {
@@ -329,11 +331,10 @@ static void *worker(void *arg)
     embt_status st = embt__reader_open(&rd, s->input, t->offset);
     if (st)
         goto done;
-    if ((uint64_t)s->neg * (MAX_SENTENCE - 1) > SIZE_MAX / sizeof *sc.negs) {
-        st = embt__error_nomem();
-        goto done;
-    }
-    sc.neg_cap = (size_t)(MAX_SENTENCE - 1) * s->neg;
+    /* neg <= EMBT_SG_NEG_MAX keeps this under 400 kB a thread */
+    uint64_t contexts =
+        2 * (uint64_t)s->window < MAX_SENTENCE - 1 ? 2 * (uint64_t)s->window : MAX_SENTENCE - 1;
+    sc.neg_cap = (size_t)(contexts * s->neg);
     if (sc.neg_cap < NEG_BLOCK)
         sc.neg_cap = NEG_BLOCK;
     sen = embt__malloc(MAX_SENTENCE * sizeof *sen);
@@ -611,7 +612,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         if ((st = embt__meta_get_u64(&v[i], m, keys[i], false)))
             return st;
     if (v[0] == 0 || v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] == 0 || v[2] > UINT32_MAX ||
-        v[3] > UINT32_MAX || v[5] == 0 || v[5] > 1024)
+        v[3] > EMBT_SG_NEG_MAX || v[5] == 0 || v[5] > 1024)
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
     s->dim = (uint32_t)v[0];
     s->epochs = (uint32_t)v[1];
@@ -624,6 +625,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
     if ((st = embt__meta_get_f64(&s->lr0, m, "training.lr")) ||
         (st = embt__meta_get_f64(&s->sample, m, "training.sample")))
         return st;
+    if (!(s->lr0 > 0) || !(s->sample >= 0))
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
     uint64_t wd, pd;
     if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", false)) ||
         (st = embt__meta_get_u64(&pd, m, "training.state.pairs_done", false)))
@@ -743,11 +746,12 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
             goto done;
         }
     } else {
-        if (o.dim == 0 || o.window == 0 || o.threads == 0 || o.threads > 1024 || !(o.lr > 0) ||
-            !(o.sample >= 0)) {
+        if (o.dim == 0 || o.window == 0 || o.threads == 0 || o.threads > 1024 ||
+            o.neg > EMBT_SG_NEG_MAX || !(o.lr > 0) || !(o.sample >= 0)) {
             st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                              "bad settings: dim, window and threads (<= 1024) must be positive, "
-                             "lr > 0, sample >= 0");
+                             "neg <= %u, lr > 0, sample >= 0",
+                             EMBT_SG_NEG_MAX);
             goto done;
         }
         s->epochs = o.epoch;

@@ -112,6 +112,8 @@ Test(train_cmd, bad_config_value_is_named_with_its_line_and_column, .init = setu
         {"g.yaml", "task: skipgram\ninput: c.txt\nbucket:   100\n",
          "g.yaml:3:1: --bucket is an option of --task classify"},
         {"n.yaml", "epoch: \"3\\0x\"\n", "n.yaml:1:8: a NUL character is not allowed"},
+        {"m.yaml", "task: skipgram\ninput: c.txt\nneg: 101\n",
+         "m.yaml:3:6: --neg: expected an integer in [0, 100], got '101'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_eq(run_config(cases[i].name, cases[i].yaml), 2, "%s", cases[i].name);

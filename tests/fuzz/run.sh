@@ -11,7 +11,7 @@ seconds=${1:-60}
 shift $(($# > 0 ? 1 : 0))
 targets=("$@")
 ((${#targets[@]})) || targets=(embt meta text roundtrip word2vec_bin fasttext_bin npy npz
-    safetensors json export config model eval)
+    safetensors json export config model eval resume)
 build=${BUILD_DIR:-build-fuzz}
 src=$PWD
 

@@ -184,8 +184,9 @@ Test(skipgram, resume_settings_that_disagree_with_the_tables_are_refused_before_
     embt_sg_report rep;
     TU_OK(embt_sg_train(&o, &rep));
     static const char *const bad[][2] = {{"training.dim", "1000000000"},
-                                         {"training.frozen_rows", "21"}};
-    for (size_t i = 0; i < 2; i++) {
+                                         {"training.frozen_rows", "21"},
+                                         {"training.neg", "1000000"}};
+    for (size_t i = 0; i < 3; i++) {
         tu_rewrite_metadata_key(tu_path("half.embt"), tu_path("bad.embt"), bad[i][0], bad[i][1]);
         embt_sg_options r;
         embt_sg_defaults(&r);
@@ -290,9 +291,34 @@ Test(skipgram, bad_inputs_fail_and_write_nothing)
     o.window = 0;
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_EINVAL);
     o = small_options(in, out);
+    o.neg = EMBT_SG_NEG_MAX + 1; /* would ask each thread for 999 * neg sample slots */
+    TU_STATUS(embt_sg_train(&o, &rep), EMBT_EINVAL);
+    o = small_options(in, out);
     o.resume = in; /* not a .embt */
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_EFORMAT);
     cr_assert(!tu_exists(out));
+}
+
+/* A rate so large that the weights overflow to inf and then NaN: the sigmoid lookup must take a
+ * bound for a NaN dot product, not read its table at index (int)NaN (out of bounds before the
+ * fix; ASan + UBSan in CI flag it). The run completes and reports the loss it computed. */
+Test(skipgram, a_diverging_rate_gives_nan_weights_not_a_crash)
+{
+    const char *in = make_corpus(), *out = tu_path("diverged.embt");
+    embt_sg_options o = small_options(in, out);
+    o.lr = 1e30;
+    embt_sg_report rep;
+    TU_OK(embt_sg_train(&o, &rep));
+    embt_file *f = NULL;
+    TU_OK(embt_file_open(&f, out, NULL));
+    const embt_table *t;
+    TU_OK(embt_file_table(&t, f, "embedding"));
+    size_t non_finite = 0;
+    for (uint64_t r = 0; r < embt_table_rows(t); r++)
+        for (uint64_t c = 0; c < embt_table_cols(t); c++)
+            non_finite += !isfinite(embt_table_row_f32(t, r)[c]);
+    embt_file_close(f);
+    cr_assert_gt(non_finite, 0, "lr 1e30 did not diverge: the test no longer reaches NaN");
 }
 
 /* ---- the trainer against a pair-by-pair reference of the algorithm of embt/train.h ---- */

@@ -122,6 +122,11 @@ EMBT_API embt_status embt_optim_load(embt_optim *o, const embt_file *file, const
 
 /* ---- skip-gram with negative sampling ------------------------------------------------------- */
 
+/* Negatives per pair at most (word2vec's and gensim's advice is 5 to 25): each thread holds the
+ * draws of one sentence position, up to 999 contexts times neg ids (400 kB at this limit), so a
+ * resume file declaring 1024 threads still asks for little. A file declaring more is refused. */
+#define EMBT_SG_NEG_MAX 100u
+
 /* What the progress callback receives (from the thread that called embt_sg_train(), ~10 times a
  * second, and once at the end). */
 typedef struct embt_train_progress {
@@ -150,7 +155,7 @@ typedef struct embt_sg_options {
     double lr;                    /* starting alpha, default 0.025 (word2vec.c's skip-gram) */
     uint32_t epoch;               /* default 5 */
     uint32_t window;              /* default 5 */
-    uint32_t neg;                 /* default 5 */
+    uint32_t neg;                 /* default 5; at most EMBT_SG_NEG_MAX */
     double sample;                /* default 1e-3; 0 turns subsampling off */
     uint64_t min_count;           /* default 5 (new words only, when fine-tuning) */
     uint32_t threads;             /* default 1 */
