@@ -433,6 +433,14 @@ void embt_sg_defaults(embt_sg_options *o)
     o->init = init;
 }
 
+/* neg_table[from, to) = word */
+static EMBT_NO_COVERAGE void fill_slots(uint32_t *neg_table, uint64_t from, uint64_t to,
+                                        uint32_t word)
+{
+    for (uint64_t slot = from; slot < to; slot++)
+        neg_table[slot] = word;
+}
+
 static embt_status build_tables(sg *s)
 {
     for (int i = 0; i <= EXP_TABLE_SIZE; i++) {
@@ -460,12 +468,13 @@ static embt_status build_tables(sg *s)
         uint64_t end = (uint64_t)(cum / total * NEG_TABLE_SIZE);
         if (end > NEG_TABLE_SIZE)
             end = NEG_TABLE_SIZE;
-        for (; slot < end; slot++)
-            s->neg_table[slot] = (uint32_t)i;
+        if (end > slot) {
+            fill_slots(s->neg_table, slot, end, (uint32_t)i);
+            slot = end;
+        }
         last = i;
     }
-    for (; slot < NEG_TABLE_SIZE; slot++)
-        s->neg_table[slot] = (uint32_t)last;
+    fill_slots(s->neg_table, slot, NEG_TABLE_SIZE, (uint32_t)last);
     return EMBT_OK;
 }
 
