@@ -30,7 +30,7 @@ static const char usage[] =
     "  --lr X              starting learning rate, decayed linearly to 1e-4 of it (default 0.025)\n"
     "  --epoch N           passes over the corpus (default 5)\n"
     "  --window N          maximum context window (default 5)\n"
-    "  --neg N             negative samples per pair (default 5)\n"
+    "  --neg N             negative samples per pair (default 5, at most 100)\n"
     "  --sample X          subsampling threshold, 0 for none (default 1e-3)\n"
     "  --min-count N       minimum count of a (new) word (default 5)\n"
     "  --threads N         hogwild threads (default 1; one thread gives reproducible files)\n"
@@ -244,13 +244,11 @@ static int train_skipgram(int argc, char **argv)
                                        EMBT_SG_NEG_MAX, optarg);
             if (!cli_parse_u64(&u, optarg, c == OPT_THREADS ? 1024 : 1u << 20) ||
                 (u == 0 && c != OPT_NEG && c != OPT_EPOCH))
-                return cli_usage_error(
-                    "train", "--%s: expected a%s integer, got '%s'",
-                    c == OPT_EPOCH    ? "epoch"
-                    : c == OPT_WINDOW ? "window"
-                    : c == OPT_NEG    ? "neg"
-                                      : "threads (1 to 1024)",
-                    c == OPT_WINDOW || c == OPT_THREADS ? " positive" : " non-negative", optarg);
+                return cli_usage_error("train", "--%s: expected a%s integer, got '%s'",
+                                       c == OPT_EPOCH    ? "epoch"
+                                       : c == OPT_WINDOW ? "window"
+                                                         : "threads (1 to 1024)",
+                                       c == OPT_EPOCH ? " non-negative" : " positive", optarg);
             if (c == OPT_EPOCH)
                 o.epoch = (uint32_t)u;
             else if (c == OPT_WINDOW)

@@ -657,15 +657,7 @@ static embt_status load_vocab(embt__vocab *d, const embt_file *f, const char *na
     const embt_vocab *v;
     if (embt_file_vocab(&v, f, name) != EMBT_OK)
         return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no vocabulary '%s'", name);
-    for (uint32_t i = 0, n = embt_vocab_size(v); i < n; i++) {
-        size_t len;
-        uint64_t count = 0;
-        const char *tok = embt_vocab_token(v, i, &len);
-        embt_status st = tok ? embt_vocab_count(&count, v, i) : embt_error_last()->code;
-        if (st || (st = embt__vocab_add(d, tok, len, count, NULL)))
-            return st;
-    }
-    return EMBT_OK;
+    return embt__vocab_append_file(d, v, true);
 }
 
 /* The parameters and the frozen mask of a stopped run: E (nwords + bucket, dim), W, b as

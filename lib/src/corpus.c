@@ -1,6 +1,7 @@
 /* corpus.c: a buffered word reader over a text corpus that can start at any byte offset, and the
  * counting vocabulary (FNV-1a open addressing) built from it (corpus.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -179,6 +180,26 @@ static embt_status rehash(embt__vocab *v, size_t n_slots)
     memset(slots, 0xFF, n_slots * sizeof *slots);
     for (uint32_t i = 0; i < v->n; i++)
         slots[slot_of(v, v->arena + v->off[i], v->len[i])] = i;
+    return EMBT_OK;
+}
+
+embt_status embt__vocab_append_file(embt__vocab *d, const embt_vocab *src, bool with_counts)
+{
+    for (uint32_t i = 0, n = embt_vocab_size(src); i < n; i++) {
+        size_t len;
+        uint64_t count = 0;
+        const char *tok = embt_vocab_token(src, i, &len);
+        if (!tok)
+            return embt_error_last()->code;
+        embt_status st = with_counts ? embt_vocab_count(&count, src, i) : EMBT_OK;
+        uint32_t want = d->n, id;
+        if (st || (st = embt__vocab_add(d, tok, len, count, &id)))
+            return st;
+        if (id != want)
+            return embt__error(EMBT_ECORRUPT, EMBT_NO_OFFSET, NULL, 0,
+                               "vocabulary token %" PRIu32 " repeats token %" PRIu32, i,
+                               id - (want - i));
+    }
     return EMBT_OK;
 }
 

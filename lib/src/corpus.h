@@ -56,6 +56,12 @@ void embt__vocab_release(embt__vocab *v);
  * Errors: EMBT_ENOMEM, EMBT_ELIMIT (2^32 - 1 tokens). */
 embt_status embt__vocab_add(embt__vocab *v, const char *tok, size_t len, uint64_t count,
                             uint32_t *id_out);
+/* Appends every token of `src` in its order (token i gets id d->n + i), with its count when
+ * `with_counts` (else 0). A token that repeats an earlier one is EMBT_ECORRUPT: FORMAT.md forbids
+ * it, but a file opened without verification can hold one, and merging it would shift every later
+ * token off its table row. Errors: also the reader's (ECORRUPT, ENOTFOUND for missing counts),
+ * EMBT_ENOMEM, EMBT_ELIMIT. */
+embt_status embt__vocab_append_file(embt__vocab *d, const embt_vocab *src, bool with_counts);
 /* The id of a token, EMBT_NONE_ID when absent. */
 uint32_t embt__vocab_find(const embt__vocab *v, const char *tok, size_t len);
 static inline const char *embt__vocab_token(const embt__vocab *v, uint32_t id)

@@ -348,6 +348,7 @@ static void *worker(void *arg)
     }
     uint64_t share = s->train_words / s->threads;
     double sT = s->sample * (double)s->train_words;
+    bool whole_epoch = t->offset == t->start && t->words == 0; /* this epoch reads all the slice */
     while (t->epoch < s->epochs && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         float alpha =
             (float)alpha_at(s, atomic_load_explicit(&s->words_done, memory_order_relaxed));
@@ -386,8 +387,12 @@ static void *worker(void *arg)
         t->words += read;
         uint64_t total = atomic_fetch_add_explicit(&s->words_done, read, memory_order_relaxed);
         if (eof || t->words > share) {
-            t->epoch++;
+            /* a whole epoch that met no vocabulary word: every later one reads the same slice,
+             * meets none and draws nothing, so they are done at once (a resume file whose words
+             * the corpus lacks would otherwise spin through all its epochs) */
+            t->epoch = whole_epoch && t->words == 0 ? s->epochs : t->epoch + 1;
             t->words = 0;
+            whole_epoch = true;
             if ((st = embt__reader_seek(&rd, t->start)))
                 goto done;
         }
@@ -647,14 +652,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
     if ((st = embt_file_vocab(&voc, f, "words")) || (st = embt_file_table(&t0, f, "embedding")) ||
         (st = embt_file_table(&t1, f, "context")))
         return st;
-    for (uint32_t i = 0; i < embt_vocab_size(voc); i++) {
-        size_t tl;
-        const char *tok = embt_vocab_token(voc, i, &tl);
-        uint64_t c = 0;
-        if (!tok || (st = embt_vocab_count(&c, voc, i)) ||
-            (st = embt__vocab_add(&s->vocab, tok, tl, c, NULL)))
-            return st ? st : EMBT_ECORRUPT;
-    }
+    if ((st = embt__vocab_append_file(&s->vocab, voc, true)))
+        return st;
     s->vocab_size = s->vocab.n;
     uint64_t train_words = 0;
     for (uint32_t i = 0; i < s->vocab.n; i++)
@@ -790,16 +789,8 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
             }
             n_pre = embt_vocab_size(pv);
             o.dim = (uint32_t)embt_table_cols(pt);
-            for (uint32_t i = 0; i < n_pre; i++) {
-                size_t tl;
-                const char *tok = embt_vocab_token(pv, i, &tl);
-                if (!tok) {
-                    st = embt_error_last()->code;
-                    goto done;
-                }
-                if ((st = embt__vocab_add(&s->vocab, tok, tl, 0, NULL)))
-                    goto done;
-            }
+            if ((st = embt__vocab_append_file(&s->vocab, pv, false)))
+                goto done;
             s->n_frozen = o.freeze ? n_pre : 0;
         }
         s->dim = o.dim;

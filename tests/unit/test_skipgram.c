@@ -299,6 +299,70 @@ Test(skipgram, bad_inputs_fail_and_write_nothing)
     cr_assert(!tu_exists(out));
 }
 
+/* A pretrained vocabulary with a repeated token (possible in a file opened without verification):
+ * merging it made the vocabulary shorter than the table, whose rows were then read past the end
+ * of the buffer (heap overflow, found by review). It is refused as corrupt. */
+Test(skipgram, a_pretrained_vocabulary_with_a_repeated_token_is_ecorrupt)
+{
+    const char *in = make_corpus(), *pre = tu_path("dup.embt"), *out = tu_path("out.embt");
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, pre, NULL));
+    tu_add_vocab(w, "words", (const char *const[]){"a1", "a2", "qq", "qr", NULL});
+    float rows[4 * 8] = {0};
+    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
+    ts.name = "embedding";
+    ts.rows = 4;
+    ts.cols = 8;
+    ts.vocab = "words";
+    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    size_t n;
+    uint8_t *bytes = tu_read_file(pre, &n);
+    size_t at = 0;
+    while (at + 8 <= n && memcmp(bytes + at, "a1a2qqqr", 8) != 0)
+        at++;
+    cr_assert_leq(at + 8, n, "the vocabulary blob is not stored as written");
+    bytes[at + 3] = '1'; /* "a2" becomes "a1" */
+    tu_write_file(pre, bytes, n);
+    free(bytes);
+    embt_sg_options o = small_options(in, out);
+    o.pretrained = pre;
+    embt_sg_report rep;
+    TU_STATUS(embt_sg_train(&o, &rep), EMBT_ECORRUPT);
+    cr_assert(strstr(embt_error_last()->message, "token 1 repeats token 0"), "%s",
+              embt_error_last()->message);
+    cr_assert(!tu_exists(out));
+}
+
+/* Resuming on a corpus that holds none of the file's words: each epoch meets no word, so the
+ * remaining ones are skipped at once instead of reading the corpus 10^8 more times. */
+Test(skipgram, resuming_on_a_corpus_without_the_vocabulary_ends_at_once, .timeout = 60)
+{
+    const char *in = make_corpus();
+    embt_sg_options o = small_options(in, tu_path("half.embt"));
+    o.epoch = 100000000;
+    o.stop_after_words = 3000;
+    embt_sg_report rep;
+    TU_OK(embt_sg_train(&o, &rep));
+    cr_assert(!rep.completed);
+    /* the same size (training.input_size), other words: a -> c, b -> d */
+    size_t n;
+    char *text = (char *)tu_read_file(in, &n);
+    for (size_t i = 0; i < n; i++)
+        if (text[i] == 'a' || text[i] == 'b')
+            text[i] = (char)(text[i] + 2);
+    tu_write_file(tu_path("other.txt"), text, n);
+    free(text);
+    embt_sg_options r;
+    embt_sg_defaults(&r);
+    r.input = tu_path("other.txt");
+    r.output = tu_path("resumed.embt");
+    r.resume = tu_path("half.embt");
+    TU_OK(embt_sg_train(&r, &rep));
+    cr_assert(rep.completed);
+}
+
 /* A rate so large that the weights overflow to inf and then NaN: the sigmoid lookup must take a
  * bound for a NaN dot product, not read its table at index (int)NaN (out of bounds before the
  * fix; ASan + UBSan in CI flag it). The run completes and reports the loss it computed. */

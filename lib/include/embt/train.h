@@ -122,9 +122,9 @@ EMBT_API embt_status embt_optim_load(embt_optim *o, const embt_file *file, const
 
 /* ---- skip-gram with negative sampling ------------------------------------------------------- */
 
-/* Negatives per pair at most (word2vec's and gensim's advice is 5 to 25): each thread holds the
- * draws of one sentence position, up to 999 contexts times neg ids (400 kB at this limit), so a
- * resume file declaring 1024 threads still asks for little. A file declaring more is refused. */
+/* Negatives per pair at most (the usual values are 5 to 20): each thread holds the draws of one
+ * sentence position, up to min(2 window, 999) contexts times neg ids, at most 400 kB a thread at
+ * this limit. Options or a resume file asking for more are refused. */
 #define EMBT_SG_NEG_MAX 100u
 
 /* What the progress callback receives (from the thread that called embt_sg_train(), ~10 times a
