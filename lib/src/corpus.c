@@ -192,7 +192,7 @@ embt_status embt__vocab_append_file(embt__vocab *d, const embt_vocab *src, bool 
         if (!tok)
             return embt_error_last()->code;
         embt_status st = with_counts ? embt_vocab_count(&count, src, i) : EMBT_OK;
-        uint32_t want = d->n, id;
+        uint32_t want = d->n, id = EMBT_NONE_ID;
         if (st || (st = embt__vocab_add(d, tok, len, count, &id)))
             return st;
         if (id != want)
