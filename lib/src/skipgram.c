@@ -753,6 +753,15 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
                              (unsigned long long)file_size, (unsigned long long)saved_size);
             goto done;
         }
+        /* a thread continues where it stopped: inside the corpus (found by fuzz_resume) */
+        for (unsigned i = 0; i < s->threads; i++)
+            if (s->th[i].offset > file_size) {
+                st =
+                    embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "corpus", 0,
+                                "training.state.thread%u.offset %llu is beyond its %llu bytes", i,
+                                (unsigned long long)s->th[i].offset, (unsigned long long)file_size);
+                goto done;
+            }
     } else {
         if (o.dim == 0 || o.window == 0 || o.threads == 0 || o.threads > 1024 ||
             o.neg > EMBT_SG_NEG_MAX || !(o.lr > 0) || !(o.sample >= 0)) {
