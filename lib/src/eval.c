@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "kernels.h"
 
@@ -364,13 +365,21 @@ static embt_status read_file(bytes *out, const char *path)
     if (!f)
         return embt__error_sys(errno, "cannot open: %s", strerror(errno));
     embt_status st = EMBT_OK;
+    /* first room for the whole file and one byte more, so the usual read meets EOF without
+     * growing the buffer (small files, as in the fuzz target, then cost one small allocation); a
+     * file that grows while it is read gets 64 kB more each time the buffer fills */
+    struct stat sb;
+    size_t chunk = 65536;
+    if (fstat(fileno(f), &sb) == 0 && sb.st_size >= 0 && (uint64_t)sb.st_size < SIZE_MAX / 2)
+        chunk = (size_t)sb.st_size + 1;
     for (;;) {
-        if (!bytes_reserve(out, 65536)) {
+        if (out->len == out->cap && !bytes_reserve(out, chunk)) {
             st = embt__error_nomem();
             break;
         }
         size_t n = fread(out->p + out->len, 1, out->cap - out->len, f);
         out->len += n;
+        chunk = 65536;
         if (n == 0) {
             if (ferror(f))
                 st = embt__error_sys(EIO, "read error");
