@@ -97,24 +97,30 @@ embt_status cls__state_load(int *completed_out, uint64_t *processed_out, cls_thr
     return EMBT_OK;
 }
 
+/* Table `name` of f, or ENOTFOUND naming it. */
+static embt_status find_table(const embt_table **out, const embt_file *f, const char *name)
+{
+    if (embt_file_table(out, f, name) != EMBT_OK)
+        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no table '%s'", name);
+    return EMBT_OK;
+}
+
 embt_status cls__check_table(const embt_table **out, const embt_file *f, const char *name,
                              uint64_t rows, uint64_t cols)
 {
     const embt_table *t = NULL;
-    if (embt_file_table(&t, f, name) != EMBT_OK)
-        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no table '%s'", name);
-    embt_status st = embt__table_check_shape(t, rows, cols);
-    if (st)
-        return st;
-    if (out)
+    embt_status st = find_table(&t, f, name);
+    if (!st)
+        st = embt__table_check_shape(t, rows, cols);
+    if (!st && out)
         *out = t;
-    return EMBT_OK;
+    return st;
 }
 
 embt_status cls__read_table(float *dst, const embt_file *f, const char *name, uint64_t rows,
                             uint64_t cols)
 {
     const embt_table *t = NULL;
-    embt_status st = cls__check_table(&t, f, name, rows, cols);
-    return st ? st : embt__table_read_f32(dst, t, rows, cols);
+    embt_status st = find_table(&t, f, name);
+    return st ? st : embt__table_read_f32(dst, t, rows, cols); /* which checks the shape */
 }

@@ -110,7 +110,7 @@ struct embt_writer {
     uint8_t *block; /* (EMBT__SHUFFLE_BLOCK) decoded bytes of the current shuffle block */
     uint8_t *shuf;  /* (EMBT__SHUFFLE_BLOCK) the same block, shuffled */
     void *conv;     /* (CONV_ELEMS * 8 bytes) converted elements, from the first vocab or table */
-    float *check;   /* (CONV_ELEMS) converted elements decoded back, for norms */
+    float *check;   /* (CONV_ELEMS) elements decoded back for norms, from the first such table */
     wstream s;
     wentry *entries;
     size_t n_entries, cap_entries;
@@ -239,7 +239,7 @@ static embt_status out_pad(embt_writer *w)
 /* ---- section streams -------------------------------------------------------------------------- */
 
 /* Allocates, on first need, the buffers a section uses: zout to deflate, block and shuf to shuffle,
- * conv and check to convert values (vocabulary offsets and counts, table rows). */
+ * conv to convert values (vocabulary offsets and counts, table rows). */
 static embt_status stream_buffers(embt_writer *w, bool deflate, bool shuffle, bool converts)
 {
     if (deflate && !w->zout && !(w->zout = embt__malloc(ZOUT_SIZE)))
@@ -249,8 +249,6 @@ static embt_status stream_buffers(embt_writer *w, bool deflate, bool shuffle, bo
     if (shuffle && !w->shuf && !(w->shuf = embt__malloc(EMBT__SHUFFLE_BLOCK)))
         goto nomem;
     if (converts && !w->conv && !(w->conv = embt__malloc((size_t)CONV_ELEMS * 8)))
-        goto nomem;
-    if (converts && !w->check && !(w->check = embt__malloc((size_t)CONV_ELEMS * sizeof(float))))
         goto nomem;
     return EMBT_OK;
 nomem:
@@ -965,9 +963,11 @@ embt_status embt_writer_table_begin(embt_writer *writer, const embt_table_spec *
         t->scales = embt__calloc(n_row_values, sizeof *t->scales);
     if (norms)
         t->norms = embt__calloc(n_row_values, sizeof *t->norms);
+    if (norms && !w->check) /* kept for the writer's later tables */
+        w->check = embt__malloc((size_t)CONV_ELEMS * sizeof(float));
     if (spec->vocab)
         tied = embt__strndup(spec->vocab, vlen);
-    if ((i8 && !t->scales) || (norms && !t->norms) || (spec->vocab && !tied)) {
+    if ((i8 && !t->scales) || (norms && (!t->norms || !w->check)) || (spec->vocab && !tied)) {
         embt__free(tied);
         table_reset(t);
         return embt__error_nomem();
