@@ -128,6 +128,19 @@ static inline void tu_add_vocab(embt_writer *w, const char *name, const char *co
     TU_OK(embt_writer_vocab_end(w));
 }
 
+/* Writes the f32 table `name` of rows x cols, tied to vocabulary `vocab` (NULL: none), to an open
+ * writer. */
+static inline void tu_add_table(embt_writer *w, const char *name, uint64_t rows, uint64_t cols,
+                                const char *vocab, const float *data)
+{
+    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
+    ts.name = name;
+    ts.rows = rows;
+    ts.cols = cols;
+    ts.vocab = vocab;
+    TU_OK(embt_writer_add_table_f32(w, &ts, data));
+}
+
 static inline bool tu_exists(const char *path)
 {
     struct stat st;

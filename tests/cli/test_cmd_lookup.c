@@ -38,12 +38,7 @@ static const char *make_file(void)
     for (int i = 0; i < 4; i++)
         TU_OK(embt_writer_vocab_add(w, toks[i], strlen(toks[i]), 0, NULL));
     TU_OK(embt_writer_vocab_end(w));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 4;
-    ts.cols = 3;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, values));
+    tu_add_table(w, "embedding", 4, 3, "words", values);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     return path;
@@ -190,11 +185,7 @@ Test(lookup, printed_values_read_back_to_the_same_float32, .init = setup, .fini 
     }
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, tu_path("r.embt"), NULL));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "t";
-    ts.rows = R;
-    ts.cols = C;
-    TU_OK(embt_writer_add_table_f32(w, &ts, data));
+    tu_add_table(w, "t", R, C, NULL, data);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     char **argv = malloc(sizeof(char *) * (R + 4));

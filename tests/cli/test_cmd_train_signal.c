@@ -204,12 +204,7 @@ static void write_pretrained(const char *path)
     float rows[40 * 8];
     for (int i = 0; i < 40 * 8; i++)
         rows[i] = tu_value((uint64_t)i / 8, (uint64_t)i % 8);
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 40;
-    ts.cols = 8;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    tu_add_table(w, "embedding", 40, 8, "words", rows);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
 }

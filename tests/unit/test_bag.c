@@ -12,11 +12,7 @@ static embt_file *weight_file(const embt_table **table_out, fx_array *w)
     *w = fx_load("weight");
     embt_writer *wr = NULL;
     TU_OK(embt_writer_open(&wr, tu_path("w.embt"), NULL));
-    embt_table_spec spec = EMBT_TABLE_SPEC_INIT;
-    spec.name = "t";
-    spec.rows = w->shape[0];
-    spec.cols = w->shape[1];
-    TU_OK(embt_writer_add_table_f32(wr, &spec, w->f));
+    tu_add_table(wr, "t", w->shape[0], w->shape[1], NULL, w->f);
     TU_OK(embt_writer_commit(wr));
     embt_writer_free(wr);
     embt_file *f = NULL;

@@ -420,14 +420,9 @@ static void write_pretrained(const char *pre, float rows[16])
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, pre, NULL));
     tu_add_vocab(w, "words", (const char *const[]){"bread", "pastry", NULL});
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 2;
-    ts.cols = 8;
-    ts.vocab = "words";
     for (int k = 0; k < 16; k++)
         rows[k] = (float)k - 7.5f;
-    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    tu_add_table(w, "embedding", 2, 8, "words", rows);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
 }
@@ -562,13 +557,8 @@ Test(classify_predict, a_file_without_the_tables_is_not_a_classifier, .init = tu
     TU_OK(embt_writer_vocab_begin(w, &vs));
     TU_OK(embt_writer_vocab_add(w, "a", 1, 0, NULL));
     TU_OK(embt_writer_vocab_end(w));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
     const float row[2] = {1, 2};
-    ts.name = "embedding";
-    ts.rows = 1;
-    ts.cols = 2;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, row));
+    tu_add_table(w, "embedding", 1, 2, "words", row);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     embt_file *f = NULL;

@@ -48,12 +48,7 @@ static void make_embt(const char *name)
     float data[12];
     for (int i = 0; i < 12; i++)
         data[i] = (float)i * 0.1f - 0.3f;
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 4;
-    ts.cols = 3;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, data));
+    tu_add_table(w, "embedding", 4, 3, "words", data);
     embt_table_spec bs = EMBT_TABLE_SPEC_INIT;
     bs.name = "bias";
     bs.rank = 1;

@@ -260,12 +260,8 @@ Test(eval, a_table_without_vocabulary_cannot_be_evaluated)
     const char *path = tu_path("t.embt");
     embt_writer *w = NULL;
     TU_OK(embt_writer_open(&w, path, NULL));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 2;
-    ts.cols = 2;
     float v[4] = {1, 0, 0, 1};
-    TU_OK(embt_writer_add_table_f32(w, &ts, v));
+    tu_add_table(w, "embedding", 2, 2, NULL, v);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     fixture f;

@@ -180,11 +180,7 @@ Test(optim, state_saved_in_a_file_resumes_bit_for_bit)
         const char *path = tu_path("state.embt");
         embt_writer *wr = NULL;
         TU_OK(embt_writer_open(&wr, path, NULL));
-        embt_table_spec spec = EMBT_TABLE_SPEC_INIT;
-        spec.name = "linear.weight";
-        spec.rows = 8;
-        spec.cols = 4;
-        TU_OK(embt_writer_add_table_f32(wr, &spec, a.data));
+        tu_add_table(wr, "linear.weight", 8, 4, NULL, a.data);
         TU_OK(embt_optim_write(&oa, wr, "linear.weight", NULL));
         embt_meta *meta = NULL;
         TU_OK(embt_meta_new(&meta));

@@ -229,12 +229,7 @@ Test(skipgram, fine_tuning_keeps_pretrained_order_and_frozen_rows)
     float rows[3 * 16];
     for (int i = 0; i < 48; i++)
         rows[i] = (float)(i % 7) * 0.1f - 0.3f;
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 3;
-    ts.cols = 16;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    tu_add_table(w, "embedding", 3, 16, "words", rows);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     size_t pre_len;
@@ -309,12 +304,7 @@ Test(skipgram, a_pretrained_vocabulary_with_a_repeated_token_is_ecorrupt)
     TU_OK(embt_writer_open(&w, pre, NULL));
     tu_add_vocab(w, "words", (const char *const[]){"a1", "a2", "qq", "qr", NULL});
     float rows[4 * 8] = {0};
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = 4;
-    ts.cols = 8;
-    ts.vocab = "words";
-    TU_OK(embt_writer_add_table_f32(w, &ts, rows));
+    tu_add_table(w, "embedding", 4, 8, "words", rows);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
     size_t n;

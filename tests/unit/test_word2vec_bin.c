@@ -433,13 +433,8 @@ static void write_small(const char *path, const char *const *tokens, size_t n, b
     for (size_t i = 0; i < n; i++)
         TU_OK(embt_writer_vocab_add(w, tokens[i], strlen(tokens[i]), 0, NULL));
     TU_OK(embt_writer_vocab_end(w));
-    embt_table_spec ts = EMBT_TABLE_SPEC_INIT;
-    ts.name = "embedding";
-    ts.rows = n;
-    ts.cols = 2;
-    ts.vocab = tie ? "words" : NULL;
     float data[16] = {0};
-    TU_OK(embt_writer_add_table_f32(w, &ts, data));
+    tu_add_table(w, "embedding", n, 2, tie ? "words" : NULL, data);
     TU_OK(embt_writer_commit(w));
     embt_writer_free(w);
 }
