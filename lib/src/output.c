@@ -10,9 +10,9 @@
 
 #include "convert.h"
 #include "sysio.h"
+#include "tmpfile.h"
 
 #define OUT_BUF_SIZE (1u << 20) /* small writes cost a memcpy, not a syscall */
-#define TMP_ATTEMPTS 1000u      /* temp names tried before giving up (O_EXCL collisions) */
 
 struct embt__output {
     int fd;
@@ -37,30 +37,18 @@ embt_status embt__output_open(embt__output **out, const char *path)
     if (!o)
         return embt__error_nomem();
     o->fd = -1;
-    size_t plen = strlen(path);
-    size_t tmp_size = plen + 64; /* ".tmp." + two decimal numbers */
-    const char *slash = strrchr(path, '/');
-    o->path = embt__strndup(path, plen);
-    o->dir_path = slash ? embt__strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                        : embt__strndup(".", 1);
-    o->tmp_path = embt__malloc(tmp_size);
     o->buf = embt__malloc(OUT_BUF_SIZE);
-    if (!o->path || !o->dir_path || !o->tmp_path || !o->buf) {
+    if (!o->buf) {
         rc = embt__error_nomem();
         goto done;
     }
-    for (unsigned n = 0;; n++) {
-        snprintf(o->tmp_path, tmp_size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-        o->fd = open(o->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (o->fd >= 0)
-            break;
-        if (errno != EEXIST || n + 1 >= TMP_ATTEMPTS) {
-            rc = embt__error_sys(errno, "cannot create the temporary output file");
-            embt__free(o->tmp_path);
-            o->tmp_path = NULL;
-            goto done;
-        }
-    }
+    embt__tmpfile t;
+    if ((rc = embt__tmpfile_create(&t, path)))
+        goto done;
+    o->fd = t.fd;
+    o->path = t.path;
+    o->dir_path = t.dir_path;
+    o->tmp_path = t.tmp_path;
 done:
     if (rc != EMBT_OK) {
         embt__output_free(o);

@@ -20,13 +20,13 @@
 
 #include "internal.h"
 #include "sysio.h"
+#include "tmpfile.h"
 
 #define WBUF_SIZE (1u << 20)  /* write buffer: small appends cost a memcpy, not a syscall */
 #define WBUF_MIN (4u << 10)   /* its first size: it doubles up to WBUF_SIZE as output arrives */
 #define ZOUT_SIZE (64u << 10) /* deflate output chunk */
 #define CONV_ELEMS 8192u      /* elements converted per chunk (at most 8 bytes each) */
 #define ZFEED_MAX (1u << 30)  /* avail_in is a uInt: feed large buffers in pieces */
-#define TMP_ATTEMPTS 1000u    /* temp names tried before giving up (O_EXCL collisions) */
 #define SET_MIN 1024u         /* initial slots of the duplicate-token set */
 
 /* One directory entry being built. Links are indices into w->entries. */
@@ -512,31 +512,13 @@ embt_status embt_writer_open(embt_writer **out, const char *path, const embt_wri
     w->fd = -1;
     w->alignment = o.alignment;
     w->level = o.compress_level;
-    size_t plen = strlen(path);
-    size_t tmp_size = plen + 64; /* ".tmp." + two decimal numbers */
-    w->path = embt__strndup(path, plen);
-    /* allocated now so that nothing after the rename in commit can fail for lack of memory */
-    const char *slash = strrchr(path, '/');
-    w->dir_path = slash ? embt__strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                        : embt__strndup(".", 1);
-    w->tmp_path = embt__malloc(tmp_size);
-    if (!w->path || !w->dir_path || !w->tmp_path) {
-        st = embt__error_nomem();
+    embt__tmpfile t;
+    if ((st = embt__tmpfile_create(&t, path)))
         goto done;
-    }
-    /* O_EXCL: never reuse a file another writer (or a crashed one) left behind; umask applies */
-    for (unsigned n = 0;; n++) {
-        snprintf(w->tmp_path, tmp_size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-        w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (w->fd >= 0)
-            break;
-        if (errno != EEXIST || n + 1 >= TMP_ATTEMPTS) {
-            st = embt__error_sys(errno, "cannot create the temporary output file");
-            embt__free(w->tmp_path);
-            w->tmp_path = NULL;
-            goto done;
-        }
-    }
+    w->fd = t.fd;
+    w->path = t.path;
+    w->dir_path = t.dir_path;
+    w->tmp_path = t.tmp_path;
     /* the header is patched at commit; FORMAT.md 3 puts section 0 at align_up(128, alignment) */
     st = out_zeros(w, EMBT__HEADER_SIZE);
 done:
