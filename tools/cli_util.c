@@ -49,6 +49,30 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err)
     fputc('\n', stderr);
 }
 
+const char *cli_printable(const char *s)
+{
+    enum { SHOWN = 200 };
+    static char bufs[2][SHOWN * 4 + 4];
+    static unsigned next;
+    char *b = bufs[next++ % 2], *o = b;
+    size_t i = 0;
+    for (; s[i] && i < SHOWN; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n' || c == '\t') {
+            *o++ = '\\';
+            *o++ = c == '\n' ? 'n' : 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            o += sprintf(o, "\\x%02x", c);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    if (s[i])
+        o += sprintf(o, "...");
+    *o = '\0';
+    return b;
+}
+
 void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
 {
     va_list ap;
@@ -622,7 +646,7 @@ bool cli_find_token(uint32_t *id, const char *cmd, const char *path, const embt_
 {
     embt_status st = embt_vocab_find(id, vocab, token, strlen(token));
     if (st == EMBT_ENOTFOUND)
-        cli_errorf(cmd, path, "token '%s' not found", token);
+        cli_errorf(cmd, path, "token '%s' not found", cli_printable(token));
     else if (st != EMBT_OK)
         cli_error_record(cmd, path, embt_error_last());
     return st == EMBT_OK;

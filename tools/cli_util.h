@@ -23,6 +23,11 @@
  * Absent parts are omitted; `file` may be NULL. */
 void cli_error_record(const char *cmd, const char *file, const embt_error *err);
 
+/* `s` for an error line: control bytes and DEL as \n, \t or \xNN, and cut after 200 bytes ("..."),
+ * so that a token from the input can neither split the line nor drive the terminal. Returns one of
+ * 2 rotating static buffers. */
+const char *cli_printable(const char *s);
+
 /* Prints `embt <cmd>: <file>: <message>` (file may be NULL) on stderr. */
 void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -101,37 +101,50 @@ static bool parse_i64(int64_t *out, const char *s)
     return end != s && *end == '\0' && errno == 0;
 }
 
-/* Tokens from stdin, one per line (LF or CRLF), empty lines skipped. Owned by *lines_out. */
+/* Tokens from stdin, one per line (LF or CRLF), empty lines skipped. Owned by *lines_out. Prints
+ * the error line on failure: a NUL byte would otherwise cut a token short without a word. */
 static bool read_stdin(char ***lines_out, size_t *n_out)
 {
     char **lines = NULL, *line = NULL;
-    size_t n = 0, cap = 0, line_cap = 0;
+    size_t n = 0, cap = 0, line_cap = 0, line_no = 0;
     ssize_t len;
+    bool ok = false;
     while ((len = getline(&line, &line_cap, stdin)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line_no++;
+        if (len > 0 && line[len - 1] == '\n')
             line[--len] = '\0';
+        if (len > 0 && line[len - 1] == '\r')
+            line[--len] = '\0';
+        const char *nul = memchr(line, '\0', (size_t)len);
+        if (nul) {
+            cli_errorf("lookup", NULL, "<stdin>:%zu:%zu: a NUL byte in the token", line_no,
+                       (size_t)(nul - line) + 1);
+            goto out;
+        }
         if (len == 0)
             continue;
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             char **grown = realloc(lines, cap * sizeof *lines);
             if (!grown)
-                goto fail;
+                goto nomem;
             lines = grown;
         }
         if (!(lines[n] = strdup(line)))
-            goto fail;
+            goto nomem;
         n++;
     }
+    ok = !ferror(stdin);
+    if (!ok)
+        cli_errorf("lookup", "<stdin>", "cannot read tokens: %s", strerror(errno));
+    goto out;
+nomem:
+    cli_errorf("lookup", NULL, "out of memory");
+out:
     free(line);
     *lines_out = lines;
     *n_out = n;
-    return !ferror(stdin);
-fail:
-    free(line);
-    *lines_out = lines;
-    *n_out = n;
-    return false;
+    return ok;
 }
 
 /* The table named, or the first table tied to a vocabulary, or (with --ids) the first table. */
@@ -225,10 +238,8 @@ int cmd_lookup(int argc, char **argv)
     char **tokens = argv + optind + 1;
     size_t n_tokens = (size_t)(argc - optind - 1);
     if (n_tokens == 1 && strcmp(tokens[0], "-") == 0) {
-        if (!read_stdin(&stdin_tokens, &n_stdin)) {
-            cli_errorf("lookup", NULL, "cannot read tokens from stdin");
+        if (!read_stdin(&stdin_tokens, &n_stdin))
             goto done;
-        }
         tokens = stdin_tokens;
         n_tokens = n_stdin;
     }
@@ -249,6 +260,10 @@ int cmd_lookup(int argc, char **argv)
     if (!by_id && !vocab) {
         cli_errorf("lookup", path, "table '%s' has no vocabulary: use --ids",
                    embt_table_name(table));
+        goto done;
+    }
+    if (embt_table_rows(table) == 0) { /* and its columns are backed by no byte of the file */
+        cli_errorf("lookup", path, "table '%s' has no rows", embt_table_name(table));
         goto done;
     }
     size_t dim = (size_t)embt_table_cols(table);
@@ -275,8 +290,8 @@ int cmd_lookup(int argc, char **argv)
             id = u;
         }
         if (!known) {
-            cli_errorf("lookup", path, "%s '%s'%s", by_id ? "bad id" : "unknown token", tokens[i],
-                       skip_unknown ? ": skipped" : "");
+            cli_errorf("lookup", path, "%s '%s'%s", by_id ? "bad id" : "unknown token",
+                       cli_printable(tokens[i]), skip_unknown ? ": skipped" : "");
             if (!skip_unknown)
                 goto done;
             continue;

@@ -2,6 +2,7 @@
  * into flags (cli_train_config.c), and runs skip-gram training (embt_sg_train()) with a progress
  * line on a terminal and a resumable file on Ctrl-C. */
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -229,9 +230,9 @@ static int train_skipgram(int argc, char **argv)
         case OPT_FREEZE: o.freeze = 1; break;
         case OPT_RESUME: o.resume = optarg; break;
         case OPT_DIM:
-            if (!cli_parse_u64(&u, optarg, 1u << 20) || u == 0)
-                return cli_usage_error("train", "--dim: expected a positive integer, got '%s'",
-                                       optarg);
+            if (!cli_parse_u64(&u, optarg, EMBT_SG_DIM_MAX) || u == 0)
+                return cli_usage_error("train", "--dim: expected an integer in [1, %u], got '%s'",
+                                       EMBT_SG_DIM_MAX, optarg);
             o.dim = (uint32_t)u;
             have_dim = true;
             break;
@@ -272,13 +273,13 @@ static int train_skipgram(int argc, char **argv)
                 o.stop_after_words = u;
             break;
         case OPT_LR:
-            if (!parse_f64(&d, optarg) || !(d > 0))
+            if (!parse_f64(&d, optarg) || !(d > 0) || isinf(d))
                 return cli_usage_error("train", "--lr: expected a positive number, got '%s'",
                                        optarg);
             o.lr = d;
             break;
         case OPT_SAMPLE:
-            if (!parse_f64(&d, optarg) || !(d >= 0))
+            if (!parse_f64(&d, optarg) || !(d >= 0) || isinf(d))
                 return cli_usage_error("train", "--sample: expected a number >= 0, got '%s'",
                                        optarg);
             o.sample = d;

@@ -205,14 +205,17 @@ embt_status embt_init_write(embt_writer *writer, const embt_table_spec *spec,
     size_t chunk_bytes;
     if ((st = matrix_bytes(&chunk_bytes, 1, spec->cols)))
         return st;
+    /* the writer checks the shape against the limits before anything is allocated for it */
+    if ((st = embt_writer_table_begin(writer, spec)))
+        return st;
     size_t cols = (size_t)spec->cols;
     size_t per = cols == 0 ? 1 : (cols >= WRITE_CHUNK_FLOATS ? 1 : WRITE_CHUNK_FLOATS / cols);
+    if (spec->rows < per) /* no buffer for rows a table does not have (0 x 2^31 - 1) */
+        per = (size_t)spec->rows;
     size_t n_buf = per * cols > 0 ? per * cols : 1;
     float *buf = embt__malloc(n_buf * sizeof *buf); /* (per, cols) */
     if (!buf)
         return embt__error_nomem();
-    if ((st = embt_writer_table_begin(writer, spec)))
-        goto done;
     for (uint64_t r = 0; r < spec->rows; r += per) {
         size_t m = spec->rows - r < per ? (size_t)(spec->rows - r) : per;
         gen_fill(&g, buf, m * cols);

@@ -625,8 +625,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
     for (int i = 0; i < 9; i++)
         if ((st = embt__meta_get_u64(&v[i], m, keys[i], false)))
             return st;
-    if (v[0] == 0 || v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[2] == 0 || v[2] > UINT32_MAX ||
-        v[3] > EMBT_SG_NEG_MAX || v[5] == 0 || v[5] > 1024)
+    if (v[0] == 0 || v[0] > EMBT_SG_DIM_MAX || v[1] > UINT32_MAX || v[2] == 0 ||
+        v[2] > UINT32_MAX || v[3] > EMBT_SG_NEG_MAX || v[5] == 0 || v[5] > 1024)
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
     s->dim = (uint32_t)v[0];
     s->epochs = (uint32_t)v[1];
@@ -639,7 +639,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
     if ((st = embt__meta_get_f64(&s->lr0, m, "training.lr")) ||
         (st = embt__meta_get_f64(&s->sample, m, "training.sample")))
         return st;
-    if (!(s->lr0 > 0) || !(s->sample >= 0))
+    if (!(s->lr0 > 0) || isinf(s->lr0) || !(s->sample >= 0) || isinf(s->sample))
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
     uint64_t wd, pd;
     if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", false)) ||
@@ -763,12 +763,13 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
                 goto done;
             }
     } else {
-        if (o.dim == 0 || o.window == 0 || o.threads == 0 || o.threads > 1024 ||
-            o.neg > EMBT_SG_NEG_MAX || !(o.lr > 0) || !(o.sample >= 0)) {
+        if (o.dim == 0 || o.dim > EMBT_SG_DIM_MAX || o.window == 0 || o.threads == 0 ||
+            o.threads > 1024 || o.neg > EMBT_SG_NEG_MAX || !(o.lr > 0) || isinf(o.lr) ||
+            !(o.sample >= 0) || isinf(o.sample)) {
             st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
-                             "bad settings: dim, window and threads (<= 1024) must be positive, "
-                             "neg <= %u, lr > 0, sample >= 0",
-                             EMBT_SG_NEG_MAX);
+                             "bad settings: dim (<= %u), window and threads (<= 1024) must be "
+                             "positive, neg <= %u, lr > 0 and sample >= 0 finite",
+                             EMBT_SG_DIM_MAX, EMBT_SG_NEG_MAX);
             goto done;
         }
         s->epochs = o.epoch;
@@ -797,6 +798,13 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
                 goto done;
             }
             n_pre = embt_vocab_size(pv);
+            if (embt_table_cols(pt) == 0 || embt_table_cols(pt) > EMBT_SG_DIM_MAX) {
+                st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                                 "table '%s' has %llu columns; skip-gram takes 1 to %u",
+                                 embt_table_name(pt), (unsigned long long)embt_table_cols(pt),
+                                 EMBT_SG_DIM_MAX);
+                goto done;
+            }
             o.dim = (uint32_t)embt_table_cols(pt);
             if ((st = embt__vocab_append_file(&s->vocab, pv, false)))
                 goto done;

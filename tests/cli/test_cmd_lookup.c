@@ -138,6 +138,54 @@ Test(lookup, unknown_token_message_names_it, .init = setup, .fini = tu_teardown)
     cr_assert_stderr_eq_str(want);
 }
 
+/* A token from the input is shown escaped: a line break in it would split the error line, and an
+ * escape sequence would reach the terminal. */
+Test(lookup, an_unknown_token_with_control_bytes_is_shown_escaped, .init = setup,
+     .fini = tu_teardown)
+{
+    const char *path = make_file();
+    char *argv[] = {"lookup", (char *)path, "zz\nyy\x1b[2J", NULL};
+    cr_assert_eq(run(3, argv), 1);
+    char want[4200];
+    snprintf(want, sizeof want, "embt lookup: %s: unknown token 'zz\\nyy\\x1b[2J'\n", path);
+    cr_assert_stderr_eq_str(want);
+}
+
+/* getline keeps a NUL byte that strlen would stop at: "a<NUL>b" looked up 'a' and exited 0. */
+Test(lookup, a_nul_byte_on_stdin_is_an_error_with_its_line_and_column, .init = setup,
+     .fini = tu_teardown)
+{
+    const char *path = make_file();
+    FILE *in = cr_get_redirected_stdin();
+    fwrite("b\na\0b\n", 1, 6, in);
+    fclose(in);
+    char *argv[] = {"lookup", (char *)path, "-", NULL};
+    cr_assert_eq(run(3, argv), 1);
+    cr_assert_stdout_eq_str("");
+    cr_assert_stderr_eq_str("embt lookup: <stdin>:2:2: a NUL byte in the token\n");
+}
+
+/* A table of 0 rows has columns no byte backs: an empty bag of 2^31 - 1 zeros asked for 8 GiB. */
+Test(lookup, a_table_without_rows_is_an_error, .init = setup, .fini = tu_teardown)
+{
+    const char *path = tu_path("empty.embt");
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, path, NULL));
+    tu_add_vocab(w, "words", (const char *const[]){NULL});
+    float none = 0;
+    tu_add_table(w, "embedding", 0, ((uint64_t)1 << 31) - 1, "words", &none);
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    FILE *in = cr_get_redirected_stdin();
+    fclose(in);
+    char *argv[] = {"lookup", "--bag", "mean", (char *)path, "-", NULL};
+    cr_assert_eq(run(5, argv), 1);
+    cr_assert_stdout_eq_str("");
+    char want[4200];
+    snprintf(want, sizeof want, "embt lookup: %s: table 'embedding' has no rows\n", path);
+    cr_assert_stderr_eq_str(want);
+}
+
 Test(lookup, skip_unknown_prints_the_known_tokens, .init = setup, .fini = tu_teardown)
 {
     const char *path = make_file();

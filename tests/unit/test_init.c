@@ -1,6 +1,7 @@
 /* test_init.c: the seeded generator (committed first outputs, computed independently from the
  * published SplitMix64 and xoshiro256** algorithms), its portable log, the initialisers' bounds and
  * moments, padding rows, streamed tables equal to in-memory ones, from_pretrained copies, and checks. */
+#include "alloc_hook.h"
 #include "test_util.h"
 #include "rng.h"
 #include "fixtures/torch/fixture.h"
@@ -235,4 +236,30 @@ Test(init, bad_options_are_einval)
     embt_matrix huge;
     TU_STATUS(embt_matrix_alloc(&huge, UINT64_MAX / 2, 3), EMBT_ELIMIT);
     cr_assert_null(huge.data);
+}
+
+/* The shape is checked before the row buffer is sized by it: `embt init --dim 2147483648` asked for
+ * 8 GiB first, and a table of 0 rows x 2^31 - 1 (valid) for one 8 GiB row (found by review). */
+Test(init, a_wide_table_asks_for_no_large_buffer)
+{
+    static const uint64_t cols[] = {(uint64_t)1 << 31, ((uint64_t)1 << 31) - 1};
+    static const embt_status want[] = {EMBT_ELIMIT, EMBT_OK};
+    for (int i = 0; i < 2; i++) {
+        embt_writer *w = NULL;
+        TU_OK(embt_writer_open(&w, tu_path("wide.embt"), NULL));
+        embt_table_spec spec = EMBT_TABLE_SPEC_INIT;
+        spec.name = "e";
+        spec.rows = 0;
+        spec.cols = cols[i];
+        TU_OK(embt_set_allocator(ah_malloc, ah_realloc, ah_free));
+        ah_arm(0);
+        embt_status st = embt_init_write(w, &spec, NULL);
+        size_t largest = atomic_load(&ah_largest);
+        embt_set_allocator(NULL, NULL, NULL);
+        cr_assert_eq(st, want[i], "cols %llu: %s", (unsigned long long)cols[i],
+                     embt_status_name(st));
+        cr_assert_lt(largest, (size_t)1 << 20, "cols %llu: %zu bytes asked for",
+                     (unsigned long long)cols[i], largest);
+        embt_writer_free(w);
+    }
 }

@@ -178,15 +178,17 @@ static void check_resume(embt_optim_kind kind, double sample)
  * the settings: training.dim of 10^9 asked for two 4 GB buffers before the shapes were checked. */
 Test(skipgram, resume_settings_that_disagree_with_the_tables_are_refused_before_allocating)
 {
-    const char *in = make_corpus();
+    char in[PATH_MAX]; /* tu_path's buffers rotate */
+    snprintf(in, sizeof in, "%s", make_corpus());
     embt_sg_options o = small_options(in, tu_path("half.embt"));
     o.stop_after_words = 5000;
     embt_sg_report rep;
     TU_OK(embt_sg_train(&o, &rep));
     static const char *const bad[][2] = {{"training.dim", "1000000000"},
                                          {"training.frozen_rows", "21"},
-                                         {"training.neg", "1000000"}};
-    for (size_t i = 0; i < 3; i++) {
+                                         {"training.neg", "1000000"},
+                                         {"training.lr", "inf"}};
+    for (size_t i = 0; i < 4; i++) {
         tu_rewrite_metadata_key(tu_path("half.embt"), tu_path("bad.embt"), bad[i][0], bad[i][1]);
         embt_sg_options r;
         embt_sg_defaults(&r);
@@ -289,6 +291,12 @@ Test(skipgram, bad_inputs_fail_and_write_nothing)
     o.neg = EMBT_SG_NEG_MAX + 1; /* would ask each thread for 999 * neg sample slots */
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_EINVAL);
     o = small_options(in, out);
+    o.lr = INFINITY; /* every weight would be NaN */
+    TU_STATUS(embt_sg_train(&o, &rep), EMBT_EINVAL);
+    o = small_options(in, out);
+    o.dim = EMBT_SG_DIM_MAX + 1;
+    TU_STATUS(embt_sg_train(&o, &rep), EMBT_EINVAL);
+    o = small_options(in, out);
     o.resume = in; /* not a .embt */
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_EFORMAT);
     cr_assert(!tu_exists(out));
@@ -322,6 +330,32 @@ Test(skipgram, a_pretrained_vocabulary_with_a_repeated_token_is_ecorrupt)
     TU_STATUS(embt_sg_train(&o, &rep), EMBT_ECORRUPT);
     cr_assert(strstr(embt_error_last()->message, "token 1 repeats token 0"), "%s",
               embt_error_last()->message);
+    cr_assert(!tu_exists(out));
+}
+
+/* A valid pretrained file of a few hundred bytes whose table has no rows and 2^31 - 1 columns: the
+ * columns became dim, and the corpus's words times dim floats were asked for (240 GB for 30 words,
+ * found by review). Pretrained columns are bounded as --dim is. */
+Test(skipgram, pretrained_columns_beyond_the_dim_limit_are_refused_before_allocating)
+{
+    const char *in = make_corpus(), *pre = tu_path("wide.embt"), *out = tu_path("out.embt");
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, pre, NULL));
+    tu_add_vocab(w, "words", (const char *const[]){NULL});
+    float none = 0;
+    tu_add_table(w, "embedding", 0, EMBT_SG_DIM_MAX + 1u, "words", &none);
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    embt_sg_options o = small_options(in, out);
+    o.pretrained = pre;
+    embt_sg_report rep;
+    TU_OK(embt_set_allocator(ah_malloc, ah_realloc, ah_free));
+    ah_arm(0);
+    embt_status st = embt_sg_train(&o, &rep);
+    size_t largest = atomic_load(&ah_largest);
+    embt_set_allocator(NULL, NULL, NULL);
+    cr_assert_eq(st, EMBT_EINVAL, "%s", embt_status_name(st));
+    cr_assert_lt(largest, (size_t)64 << 20, "%zu bytes asked for", largest);
     cr_assert(!tu_exists(out));
 }
 

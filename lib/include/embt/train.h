@@ -127,6 +127,11 @@ EMBT_API embt_status embt_optim_load(embt_optim *o, const embt_file *file, const
  * this limit. Options or a resume file asking for more are refused. */
 #define EMBT_SG_NEG_MAX 100u
 
+/* Vector size at most: `--dim`, a resume file's training.dim and a pretrained table's columns. A
+ * pretrained table with no rows has columns that no byte of its file backs, so without this bound
+ * a tiny file could ask for vocabulary x 2^31 floats. */
+#define EMBT_SG_DIM_MAX (1u << 20)
+
 /* What the progress callback receives (from the thread that called embt_sg_train(), ~10 times a
  * second, and once at the end). */
 typedef struct embt_train_progress {
