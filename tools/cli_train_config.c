@@ -63,9 +63,10 @@ static int push(cli_config_args *a, int *cap, const char *s, size_t line, size_t
 int cli_train_config(const char *path, cli_config_args *out)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    const char *why = NULL;
+    FILE *f = cli_fopen_regular(path, &why);
     if (!f) {
-        cli_errorf("train", path, "cannot open: %s", strerror(errno));
+        cli_errorf("train", path, "cannot open: %s", why);
         return CLI_EXIT_ERROR;
     }
     yaml_parser_t p;

@@ -4,12 +4,14 @@
 #include "cli_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -47,6 +49,25 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err)
             fprintf(stderr, ": %s", sys);
     }
     fputc('\n', stderr);
+}
+
+FILE *cli_fopen_regular(const char *path, const char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        *why = strerror(errno);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    int flags = S_ISREG(st.st_mode) ? fcntl(fd, F_GETFL) : -1;
+    FILE *f = flags >= 0 && fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        *why = S_ISREG(st.st_mode) ? strerror(errno) : "not a regular file";
+        close(fd);
+    }
+    return f;
 }
 
 const char *cli_printable(const char *s)

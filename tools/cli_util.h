@@ -28,6 +28,10 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err);
  * 2 rotating static buffers. */
 const char *cli_printable(const char *s);
 
+/* Opens `path` for reading if it is a regular file (a FIFO neither blocks nor is read without end,
+ * nor is /dev/zero). NULL on failure, *why then says why in a few words. */
+FILE *cli_fopen_regular(const char *path, const char **why);
+
 /* Prints `embt <cmd>: <file>: <message>` (file may be NULL) on stderr. */
 void cli_errorf(const char *cmd, const char *file, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

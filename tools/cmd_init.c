@@ -113,10 +113,10 @@ static bool parse_spec(embt_init_options *o, const char **values_path_out, const
     return false;
 }
 
-/* Reads the whole file (malloc'd; *len_out bytes). NULL with errno set on failure. */
-static char *slurp(const char *path, size_t *len_out)
+/* Reads the whole regular file (malloc'd; *len_out bytes). NULL on failure, *why says why. */
+static char *slurp(const char *path, size_t *len_out, const char **why)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = cli_fopen_regular(path, why);
     if (!f)
         return NULL;
     char *buf = NULL;
@@ -128,7 +128,7 @@ static char *slurp(const char *path, size_t *len_out)
             if (!grown) {
                 free(buf);
                 fclose(f);
-                errno = ENOMEM;
+                *why = "out of memory";
                 return NULL;
             }
             buf = grown;
@@ -142,7 +142,7 @@ static char *slurp(const char *path, size_t *len_out)
     fclose(f);
     if (bad) {
         free(buf);
-        errno = EIO;
+        *why = "read error";
         return NULL;
     }
     *len_out = len;
@@ -154,9 +154,10 @@ static char *slurp(const char *path, size_t *len_out)
 static float *load_values(const char *path, const char *out_path, uint64_t rows, uint64_t dim)
 {
     size_t len = 0;
-    char *raw = slurp(path, &len);
+    const char *why = NULL;
+    char *raw = slurp(path, &len, &why);
     if (!raw) {
-        cli_errorf("init", path, "cannot read: %s", strerror(errno));
+        cli_errorf("init", path, "cannot read: %s", why);
         return NULL;
     }
     if (len >= 6 && memcmp(raw, "\x93NUMPY", 6) == 0) {
@@ -206,9 +207,10 @@ static float *load_values(const char *path, const char *out_path, uint64_t rows,
 static bool write_vocab(embt_writer *w, const char *path, uint64_t *n_out, int64_t pad)
 {
     size_t len;
-    char *text = slurp(path, &len);
+    const char *why = NULL;
+    char *text = slurp(path, &len, &why);
     if (!text) {
-        cli_errorf("init", path, "cannot read: %s", strerror(errno));
+        cli_errorf("init", path, "cannot read: %s", why);
         return false;
     }
     bool ok = false;

@@ -15,6 +15,7 @@
 #include "classify_state.h"
 #include "corpus.h"
 #include "embt/classify.h"
+#include "sysio.h"
 
 embt_status embt_classify_sgd_step(float *loss_out, embt_matrix *embedding, embt_matrix *weight,
                                    embt_matrix *bias, const int64_t *ids, size_t n_ids,
@@ -881,9 +882,12 @@ embt_status embt_classify_train(const char *input, const char *output,
     if ((st = check_options(&o)))
         goto done;
 
-    f = fopen(input, "rb");
+    bool not_regular;
+    f = embt__fopen_regular(input, &not_regular); /* read twice: vocabulary, then training */
     if (!f) {
-        st = embt__error_sys(errno, "cannot open the input %s", input);
+        st = not_regular ? embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                                       "the input %s is not a regular file", input)
+                         : embt__error_sys(errno, "cannot open the input %s", input);
         goto done;
     }
     if ((st = cls__reader_init(&rd, f)))

@@ -62,7 +62,8 @@ embt_status embt__reader_open(embt__reader *r, const char *path, uint64_t offset
     memset(r, 0, sizeof *r);
     r->path = path;
     r->fd = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd =
+        open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
     if (fd < 0)
         return embt__error_sys(errno, "cannot open the corpus %s", path);
     struct stat sb;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "kernels.h"
+#include "sysio.h"
 
 /* gensim's default restrict_vocab */
 #define DEFAULT_RESTRICT 300000
@@ -361,7 +362,10 @@ static uint32_t known_canonical(const known *k, uint32_t id)
 static embt_status read_file(bytes *out, const char *path)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    bool not_regular;
+    FILE *f = embt__fopen_regular(path, &not_regular);
+    if (!f && not_regular) /* /dev/zero would be read until memory runs out */
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "not a regular file");
     if (!f)
         return embt__error_sys(errno, "cannot open: %s", strerror(errno));
     embt_status st = EMBT_OK;

@@ -783,7 +783,8 @@ embt_status embt_file_open(embt_file **out, const char *path, const embt_open_op
 
     embt_file *f = NULL;
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not block the open before fstat refuses it (no effect on files) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return embt__error_sys(errno, "cannot open: %s", strerror(errno));
     if (fstat(fd, &st) != 0) {

@@ -222,7 +222,8 @@ embt_status embt__input_open(embt__input *in, const char *path)
 
     memset(in, 0, sizeof *in);
     in->path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd =
+        open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block: refused below */
     if (fd < 0) {
         rc = embt__error_sys(errno, "cannot open input");
         goto done;

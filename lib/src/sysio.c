@@ -1,6 +1,8 @@
 /* sysio.c: read, write, fsync and rename with an optional fault hook for tests (sysio.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sysio.h"
@@ -75,4 +77,32 @@ int embt__rename(const char *from, const char *to)
         return -1;
     }
     return rename(from, to);
+}
+
+FILE *embt__fopen_regular(const char *path, bool *not_regular)
+{
+    *not_regular = false;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *not_regular = true;
+        close(fd);
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    FILE *f = flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return f;
 }

@@ -4,7 +4,9 @@
 #ifndef EMBT_SYSIO_H
 #define EMBT_SYSIO_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 typedef enum embt__io_op {
@@ -28,5 +30,10 @@ ssize_t embt__write(int fd, const void *buf, size_t n);
 ssize_t embt__pwrite(int fd, const void *buf, size_t n, off_t at);
 int embt__fsync(int fd);
 int embt__rename(const char *from, const char *to);
+
+/* Opens `path` for reading as a stdio stream if it is a regular file. O_NONBLOCK first, so that a
+ * FIFO cannot block the open, and fstat, so that /dev/zero or a FIFO is not read without end. NULL
+ * on failure: *not_regular tells a FIFO, device, directory or socket from an errno failure. */
+FILE *embt__fopen_regular(const char *path, bool *not_regular);
 
 #endif

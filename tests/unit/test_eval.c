@@ -270,3 +270,22 @@ Test(eval, a_table_without_vocabulary_cannot_be_evaluated)
     TU_STATUS(embt_eval_pairs(&r, f.index, path, NULL), EMBT_EINVAL);
     close_fixture(&f);
 }
+
+/* /dev/zero was read until memory ran out, and a FIFO without a writer blocked the open. */
+Test(eval, an_evaluation_file_that_is_not_a_regular_file_is_einval, .timeout = 30)
+{
+    fixture f;
+    open_text(&f, "a 1 0\nb 0 1\n");
+    char fifo[PATH_MAX];
+    snprintf(fifo, sizeof fifo, "%s", tu_path("fifo.txt"));
+    cr_assert_eq(mkfifo(fifo, 0644), 0);
+    const char *paths[] = {"/dev/zero", fifo};
+    for (int i = 0; i < 2; i++) {
+        embt_pairs_report r;
+        TU_STATUS(embt_eval_pairs(&r, f.index, paths[i], NULL), EMBT_EINVAL);
+        embt_analogy_report *a = NULL;
+        TU_STATUS(embt_eval_analogies(&a, f.index, paths[i], NULL), EMBT_EINVAL);
+        cr_assert_null(a);
+    }
+    close_fixture(&f);
+}
