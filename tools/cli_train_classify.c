@@ -314,7 +314,9 @@ int cli_train_classify(int argc, char **argv)
     }
 
     if (pretrained) {
-        embt_status st = embt_file_open(&pf, pretrained, NULL);
+        embt_open_options verified = EMBT_OPEN_OPTIONS_INIT;
+        verified.flags = EMBT_OPEN_VERIFY; /* every row is used: refuse damage, as convert does */
+        embt_status st = embt_file_open(&pf, pretrained, &verified);
         if (st) {
             cli_error_record(cmd, pretrained, embt_error_last());
             goto done;

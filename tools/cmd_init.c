@@ -338,7 +338,9 @@ int cmd_init(int argc, char **argv)
     const char *vocab_name = NULL;
     if (like_path) {
         const embt_vocab *v = NULL;
-        if (embt_file_open(&like, like_path, NULL) != EMBT_OK) {
+        embt_open_options verified = EMBT_OPEN_OPTIONS_INIT;
+        verified.flags = EMBT_OPEN_VERIFY; /* its sections are copied: refuse damage */
+        if (embt_file_open(&like, like_path, &verified) != EMBT_OK) {
             cli_error_record("init", like_path, embt_error_last());
             goto done;
         }

@@ -857,7 +857,7 @@ embt_status embt_classify_train(const char *input, const char *output,
     if (o.resume) {
         /* settings, vocabularies, tables and positions all come from the stopped run */
         size_t mlen = 0;
-        if ((st = embt_file_open(&rf, o.resume, NULL)))
+        if ((st = embt_file_open(&rf, o.resume, &embt__open_verified)))
             goto done;
         const char *mtext = embt_file_metadata(rf, &mlen);
         if ((st = embt_meta_parse(&rmeta, mtext ? mtext : "", mtext ? mlen : 0)) ||

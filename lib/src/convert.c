@@ -315,7 +315,7 @@ static embt_status export_to(const uint8_t *data, size_t size, embt_format to, c
     embt_file *file = NULL;
     embt__output *out = NULL;
     const embt_table *table = NULL;
-    embt_status rc = embt_file_open_memory(&file, data, size, NULL);
+    embt_status rc = embt_file_open_memory(&file, data, size, &embt__open_verified);
     if (rc != EMBT_OK)
         goto done;
     if (to != EMBT_FORMAT_NPZ && to != EMBT_FORMAT_SAFETENSORS) {

@@ -772,6 +772,8 @@ static embt_status read_whole(uint8_t **out_alloc, const uint8_t **out, int fd, 
     return EMBT_OK;
 }
 
+const embt_open_options embt__open_verified = {EMBT_OPEN_OPTIONS_VERSION, EMBT_OPEN_VERIFY, 0};
+
 embt_status embt_file_open(embt_file **out, const char *path, const embt_open_options *opts)
 {
     EMBT_CHECK_ARG(out);

@@ -130,7 +130,7 @@ embt_status embt__import_embt(const embt__import *ctx)
                          "a vocabulary file only applies to array inputs");
         goto done;
     }
-    rc = embt_file_open_memory(&file, ctx->in->data, ctx->in->size, NULL);
+    rc = embt_file_open_memory(&file, ctx->in->data, ctx->in->size, &embt__open_verified);
     if (rc != EMBT_OK)
         goto done;
     buf = embt__malloc((size_t)CHUNK_ELEMS * sizeof *buf);

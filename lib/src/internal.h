@@ -22,6 +22,12 @@ char *embt__strndup(const char *s, size_t n);
 void *embt__zalloc(void *opaque, unsigned items, unsigned size);
 void embt__zfree(void *opaque, void *ptr);
 
+/* ---- open options (file.c) ---- */
+/* EMBT_OPEN_VERIFY: for inputs whose every byte is used anyway (convert, init --like, training
+ * state), so that a damaged or invalid file is refused instead of being re-encoded into a fresh,
+ * valid-looking one. */
+extern const embt_open_options embt__open_verified;
+
 /* ---- errors (error.c) ---- */
 /* Sets the calling thread's record and returns `code`. `section` may be NULL. `rule` is the
  * spec/FORMAT.md 7 rule number or 0. printf-style message. */

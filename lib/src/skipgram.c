@@ -734,7 +734,7 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
     }
     if (o.resume) {
         /* a resumed run continues the same corpus: its size must not have changed */
-        if ((st = embt_file_open(&rf, o.resume, NULL)))
+        if ((st = embt_file_open(&rf, o.resume, &embt__open_verified)))
             goto done;
         size_t mlen;
         const char *mtext = embt_file_metadata(rf, &mlen);
@@ -782,7 +782,7 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
         uint32_t n_pre = 0;
         if (o.pretrained) {
             const embt_vocab *pv;
-            if ((st = embt_file_open(&pf, o.pretrained, NULL)) ||
+            if ((st = embt_file_open(&pf, o.pretrained, &embt__open_verified)) ||
                 (st = embt_file_vocab(&pv, pf, NULL)))
                 goto done;
             if (embt_file_table(&pt, pf, "embedding") != EMBT_OK || embt_table_vocab(pt) != pv) {
