@@ -342,8 +342,13 @@ int cli_train_classify(int argc, char **argv)
     if (pl.drawn)
         fputc('\n', stderr);
     if (st) {
-        const embt_error *err = embt_error_last();
-        cli_error_record(cmd, err->line ? input : NULL, err);
+        embt_error err = *embt_error_last();
+        const char *file = err.line ? input : NULL;
+        if (strcmp(err.section, "output") == 0) {
+            file = output;
+            err.section[0] = '\0';
+        }
+        cli_error_record(cmd, file, &err);
         goto done;
     }
     if (!quiet)

@@ -319,14 +319,27 @@ static int train_skipgram(int argc, char **argv)
         return cli_usage_error("train", "--freeze needs --pretrained");
     if (!o.output)
         return cli_usage_error("train", "--output is required");
-    if (!o.input && o.resume) {
-        size_t len = 0;
-        const char *in;
-        if (embt_file_open(&rf, o.resume, NULL) != EMBT_OK) {
-            cli_error_record("train", o.resume, embt_error_last());
+    /* the training-state files are opened (and verified) here first, so that their errors name
+     * them; the library opens them again */
+    embt_open_options verified = EMBT_OPEN_OPTIONS_INIT;
+    verified.flags = EMBT_OPEN_VERIFY;
+    if (o.pretrained) {
+        embt_file *pf = NULL;
+        if (embt_file_open(&pf, o.pretrained, &verified) != EMBT_OK) {
+            cli_error_record("train", o.pretrained, embt_error_last());
             rc = CLI_EXIT_ERROR;
             goto done;
         }
+        embt_file_close(pf);
+    }
+    if (o.resume && embt_file_open(&rf, o.resume, &verified) != EMBT_OK) {
+        cli_error_record("train", o.resume, embt_error_last());
+        rc = CLI_EXIT_ERROR;
+        goto done;
+    }
+    if (!o.input && o.resume) {
+        size_t len = 0;
+        const char *in;
         const char *text = embt_file_metadata(rf, &len);
         if (embt_meta_parse(&rmeta, text ? text : "", len) != EMBT_OK ||
             embt_meta_get(&in, &len, rmeta, "training.input") != EMBT_OK) {
@@ -353,10 +366,19 @@ static int train_skipgram(int argc, char **argv)
         fputc('\n', stderr);
     if (st != EMBT_OK) {
         /* a line and column can only be in the corpus, and so can errors of section "corpus";
-         * other errors name their file */
-        const embt_error *err = embt_error_last();
-        bool corpus = err->line || strcmp(err->section, "corpus") == 0;
-        cli_error_record("train", corpus ? o.input : NULL, err);
+         * section "output" is the output; any other file error is the one training-state file
+         * (--resume and --pretrained exclude each other) */
+        embt_error err = *embt_error_last();
+        const char *file = o.resume ? o.resume : o.pretrained;
+        if (err.line || strcmp(err.section, "corpus") == 0) {
+            file = o.input;
+        } else if (strcmp(err.section, "output") == 0) {
+            file = o.output;
+            err.section[0] = '\0';
+        } else if (err.code == EMBT_ENOMEM) {
+            file = NULL;
+        }
+        cli_error_record("train", file, &err);
         rc = CLI_EXIT_ERROR;
         goto done;
     }

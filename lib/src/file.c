@@ -910,8 +910,9 @@ embt_status embt_file_vocab(const embt_vocab **out, const embt_file *file, const
             return EMBT_OK;
         }
     }
-    return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no vocabulary named '%s'",
-                       name ? name : "(any)");
+    if (!name)
+        return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "the file has no vocabulary");
+    return embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0, "no vocabulary named '%s'", name);
 }
 
 embt_status embt_file_table(const embt_table **out, const embt_file *file, const char *name)

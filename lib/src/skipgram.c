@@ -627,7 +627,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
             return st;
     if (v[0] == 0 || v[0] > EMBT_SG_DIM_MAX || v[1] > UINT32_MAX || v[2] == 0 ||
         v[2] > UINT32_MAX || v[3] > EMBT_SG_NEG_MAX || v[5] == 0 || v[5] > 1024)
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "bad training settings in the resume file");
     s->dim = (uint32_t)v[0];
     s->epochs = (uint32_t)v[1];
     s->window = (uint32_t)v[2];
@@ -640,7 +641,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         (st = embt__meta_get_f64(&s->sample, m, "training.sample")))
         return st;
     if (!(s->lr0 > 0) || isinf(s->lr0) || !(s->sample >= 0) || isinf(s->sample))
-        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "bad training settings");
+        return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                           "bad training settings in the resume file");
     uint64_t wd, pd;
     if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", false)) ||
         (st = embt__meta_get_u64(&pd, m, "training.state.pairs_done", false)))
@@ -794,15 +796,15 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
             }
             if (!pt) {
                 st = embt__error(EMBT_ENOTFOUND, EMBT_NO_OFFSET, NULL, 0,
-                                 "no table tied to the first vocabulary");
+                                 "the pretrained file has no table tied to its first vocabulary");
                 goto done;
             }
             n_pre = embt_vocab_size(pv);
             if (embt_table_cols(pt) == 0 || embt_table_cols(pt) > EMBT_SG_DIM_MAX) {
-                st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
-                                 "table '%s' has %llu columns; skip-gram takes 1 to %u",
-                                 embt_table_name(pt), (unsigned long long)embt_table_cols(pt),
-                                 EMBT_SG_DIM_MAX);
+                st = embt__error(
+                    EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                    "the pretrained table '%s' has %llu columns; skip-gram takes 1 to %u",
+                    embt_table_name(pt), (unsigned long long)embt_table_cols(pt), EMBT_SG_DIM_MAX);
                 goto done;
             }
             o.dim = (uint32_t)embt_table_cols(pt);
