@@ -286,6 +286,12 @@ embt_status embt__export_safetensors(const embt_file *src, embt__output *out,
         ex_table *e = &ts[i];
         e->t = embt_file_table_at(src, i);
         e->name = embt_table_name(e->t);
+        if (strcmp(e->name, "__metadata__") == 0) { /* the header's own key: a duplicate */
+            st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                             "table '__metadata__' cannot be a safetensors tensor: the name is "
+                             "the header's metadata key");
+            goto done;
+        }
         e->from = embt_table_dtype(e->t);
         e->rank = embt_table_rank(e->t);
         e->rows = embt_table_rows(e->t);

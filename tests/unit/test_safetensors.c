@@ -404,6 +404,21 @@ Test(safetensors, export_converts_with_dtype_option)
     embt_file_close(f);
 }
 
+/* A table may be named "__metadata__" in an .embt, but as a tensor its name would repeat the
+ * header's metadata key, a file every reader (embt's too) refuses (found by review). */
+Test(safetensors, export_refuses_a_table_named_like_the_metadata_key)
+{
+    const char *src = tu_path("meta-named.embt"), *out = tu_path("m.safetensors");
+    embt_writer *w = NULL;
+    TU_OK(embt_writer_open(&w, src, NULL));
+    const float v[2] = {1, 2};
+    tu_add_table(w, "__metadata__", 1, 2, NULL, v);
+    TU_OK(embt_writer_commit(w));
+    embt_writer_free(w);
+    TU_STATUS(export_file(src, out, NULL), EMBT_EINVAL);
+    cr_assert_not(tu_exists(out));
+}
+
 /* ---- malformed input ------------------------------------------------------------------------- */
 
 typedef struct bad_case {
