@@ -712,7 +712,11 @@ int cli_print_hits(const char *cmd, const char *path, const embt_vocab *vocab, c
         if (json) {
             fprintf(mem, "{\"rank\":%zu,\"token\":", i + 1);
             cli_json_string(mem, tok, len);
-            fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
+            /* JSON has no infinity: a score beyond the float range is null, as lookup does */
+            if (isfinite(hits[i].score))
+                fprintf(mem, ",\"id\":%u,\"score\":%.9g}\n", hits[i].id, (double)hits[i].score);
+            else
+                fprintf(mem, ",\"id\":%u,\"score\":null}\n", hits[i].id);
         } else {
             fwrite(tok, 1, len, mem);
             fprintf(mem, "\t%.9g\n", (double)hits[i].score);

@@ -71,6 +71,19 @@ Test(similar, dot_and_restrict)
     cr_assert_stdout_eq_str("c\t-1.20000005\nb\t-1.60000002\na\t-2\n");
 }
 
+/* A dot product beyond the float range is stored as inf: JSON has no such number, so null. */
+Test(similar, a_score_beyond_the_float_range_is_json_null)
+{
+    const char *txt = tu_path("big.txt"), *path = tu_path("big.embt");
+    static const char big[] = "x 3e38 3e38\ny 1 1\n";
+    tu_write_file(txt, big, strlen(big));
+    embt_convert_options co = EMBT_CONVERT_OPTIONS_INIT;
+    co.from = EMBT_FORMAT_GLOVE;
+    TU_OK(embt_convert_file(txt, path, &co));
+    cr_assert_eq(RUN(cmd_similar, "similar", "--json", "--metric", "dot", (char *)path, "y"), 0);
+    cr_assert_stdout_eq_str("{\"rank\":1,\"token\":\"x\",\"id\":0,\"score\":null}\n");
+}
+
 Test(similar, unknown_token_is_exit_1_with_clean_stdout)
 {
     char *path = (char *)make_file();
