@@ -50,9 +50,9 @@ int cmd_predict(int argc, char **argv)
     embt_file *file = NULL;
     embt_classifier *clf = NULL;
     embt_label_prob *res = NULL;
-    FILE *in = NULL;
-    char *line = NULL;
-    size_t cap = 0;
+    FILE *in = NULL, *mem = NULL;
+    char *line = NULL, *text = NULL;
+    size_t cap = 0, text_len = 0;
     if (embt_file_open(&file, model, NULL) || embt_classifier_open(&clf, file)) {
         cli_error_record(cmd, model, embt_error_last());
         goto done;
@@ -68,6 +68,11 @@ int cmd_predict(int argc, char **argv)
     in = use_stdin ? stdin : fopen(input, "rb");
     if (!in) {
         cli_errorf(cmd, input, "%s", strerror(errno));
+        goto done;
+    }
+    /* the predictions are kept until the last line is read: a failing command prints nothing */
+    if (!(mem = open_memstream(&text, &text_len))) {
+        cli_errorf(cmd, NULL, "out of memory");
         goto done;
     }
     unsigned long line_no = 0;
@@ -91,20 +96,19 @@ int cmd_predict(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             size_t tl;
             const char *tok = embt_classifier_label(clf, res[i].label, &tl);
-            printf("%s%.*s %g", i ? " " : "", (int)tl, tok, (double)res[i].prob);
+            fprintf(mem, "%s%.*s %g", i ? " " : "", (int)tl, tok, (double)res[i].prob);
         }
-        putchar('\n');
+        fputc('\n', mem);
     }
     if (ferror(in)) {
         cli_errorf(cmd, name, "read error: %s", strerror(errno));
         goto done;
     }
-    if (fflush(stdout) != 0) {
-        cli_errorf(cmd, NULL, "cannot write the output: %s", strerror(errno));
-        goto done;
-    }
-    rc = CLI_EXIT_OK;
+    rc = cli_memstream_to_stdout(cmd, NULL, &mem, &text, &text_len);
 done:
+    if (mem)
+        fclose(mem);
+    free(text);
     if (in && !use_stdin)
         fclose(in);
     free(line);

@@ -58,7 +58,8 @@ Test(predict, threshold_can_leave_an_empty_line, .init = setup, .fini = tu_teard
     cr_assert_stdout_eq_str("__label__x 0.731059\n\n");
 }
 
-Test(predict, bad_utf8_is_named_with_line_and_column, .init = setup, .fini = tu_teardown)
+Test(predict, bad_utf8_is_named_with_line_and_column_and_nothing_is_printed, .init = setup,
+     .fini = tu_teardown)
 {
     const char *model = hand_model();
     FILE *in = cr_get_redirected_stdin();
@@ -67,6 +68,7 @@ Test(predict, bad_utf8_is_named_with_line_and_column, .init = setup, .fini = tu_
     char *argv[] = {"predict", (char *)model, NULL};
     cr_assert_eq(run(cmd_predict, 2, argv), 1);
     cr_assert_stderr_eq_str("embt predict: <stdin>:2:3: invalid UTF-8\n");
+    cr_assert_stdout_eq_str(""); /* line 1's prediction is not printed either */
 }
 
 Test(predict, usage_errors_exit_2, .init = setup, .fini = tu_teardown)
