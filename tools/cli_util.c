@@ -6,8 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +52,53 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err)
             fprintf(stderr, ": %s", sys);
     }
     fputc('\n', stderr);
+}
+
+enum { TEMP_NAMES = 7 };
+static char temp_names[TEMP_NAMES][PATH_MAX];
+static const int temp_signals[3] = {SIGINT, SIGTERM, SIGHUP};
+static struct sigaction temp_old[3];
+static bool temps_caught;
+
+static void remove_temps(int sig)
+{
+    for (int i = 0; i < TEMP_NAMES; i++) /* unlink is async-signal-safe */
+        if (temp_names[i][0])
+            unlink(temp_names[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_temps_catch(const char *out_path)
+{
+    long pid = (long)getpid();
+    int k = 0;
+    for (unsigned n = 0; n < 2; n++) {
+        snprintf(temp_names[k++], PATH_MAX, "%s.tmp.%ld.%u", out_path, pid, n);
+        snprintf(temp_names[k++], PATH_MAX, "%s.%ld.%u.embt", out_path, pid, n);
+        snprintf(temp_names[k++], PATH_MAX, "%s.%ld.%u.embt.tmp.%ld.0", out_path, pid, n, pid);
+    }
+    snprintf(temp_names[k], PATH_MAX, "%s.values.%ld.embt", out_path, pid);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temps;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++) {
+        sigaction(temp_signals[i], NULL, &temp_old[i]);
+        if (temp_old[i].sa_handler != SIG_IGN) /* nohup's SIGHUP stays ignored */
+            sigaction(temp_signals[i], &sa, NULL);
+    }
+    temps_caught = true;
+}
+
+void cli_temps_release(void)
+{
+    if (!temps_caught)
+        return;
+    temps_caught = false;
+    for (int i = 0; i < 3; i++)
+        sigaction(temp_signals[i], &temp_old[i], NULL);
+    memset(temp_names, 0, sizeof temp_names);
 }
 
 FILE *cli_fopen_regular(const char *path, const char **why)

@@ -28,6 +28,13 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err);
  * 2 rotating static buffers. */
 const char *cli_printable(const char *s);
 
+/* Until cli_temps_release(), SIGINT, SIGTERM and SIGHUP remove the temporary files this process
+ * may have beside `out_path` (the writer's `<out>.tmp.<pid>.<n>`, convert's intermediate
+ * `<out>.<pid>.<n>.embt` and its temporary file, init's `<out>.values.<pid>.embt`; n < 2), then
+ * end the process as the signal would: an interrupted convert or init leaves nothing behind. */
+void cli_temps_catch(const char *out_path);
+void cli_temps_release(void);
+
 /* Opens `path` for reading if it is a regular file (a FIFO neither blocks nor is read without end,
  * nor is /dev/zero). NULL on failure, *why then says why in a few words. */
 FILE *cli_fopen_regular(const char *path, const char **why);

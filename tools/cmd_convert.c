@@ -239,7 +239,9 @@ int cmd_convert(int argc, char **argv)
 
     embt_convert_report report = {0, 0, 0, 0, 0};
     opts.report = &report;
+    cli_temps_catch(out_path);
     embt_status rc = embt_convert_file(in_path, out_path, &opts);
+    cli_temps_release();
     if (bar.drawn)
         fputc('\n', stderr);
     if (rc != EMBT_OK) {

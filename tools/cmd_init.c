@@ -368,6 +368,7 @@ int cmd_init(int argc, char **argv)
         goto done;
     }
 
+    cli_temps_catch(out_path);
     if (embt_writer_open(&w, out_path, NULL) != EMBT_OK) {
         cli_error_record("init", out_path, embt_error_last());
         goto done;
@@ -424,6 +425,7 @@ int cmd_init(int argc, char **argv)
     rc = CLI_EXIT_OK;
 done:
     embt_writer_free(w);
+    cli_temps_release();
     embt_file_close(like);
     free(values);
     return rc;

@@ -101,6 +101,31 @@ check 2 meta "$DIR/m.embt" get
 check 2 meta "$DIR/m.embt" frobnicate x
 check 0 validate "$DIR/m.embt"
 
+# outputs that are not regular files are refused and left alone (rename would replace the node)
+mkfifo "$DIR/pipe"
+check 1 convert --to word2vec "$DIR/m.embt" "$DIR/pipe"
+[ -p "$DIR/pipe" ] || { echo "FAIL: the FIFO output was replaced"; failures=$((failures + 1)); }
+check 1 info "$DIR/pipe" # an input FIFO is refused at once, not waited on
+
+# a signal in the middle of a write removes the temporary file (then ends the process as usual);
+# SIGINT takes the same handler, but a background job of sh starts with it ignored
+for sig in TERM HUP; do
+    "$EMBT" init "$DIR/big.embt" --rows 20000000 --dim 64 >/dev/null 2>&1 &
+    pid=$!
+    i=0
+    while [ -z "$(ls "$DIR" | grep '^big\.embt\.tmp\.')" ] && [ $i -lt 100 ]; do
+        sleep 0.05
+        i=$((i + 1))
+    done
+    kill -s "$sig" "$pid"
+    wait "$pid"
+    if ls "$DIR" | grep -q '^big\.embt'; then
+        echo "FAIL: SIG$sig during init left $(ls "$DIR" | grep '^big\.embt')"
+        failures=$((failures + 1))
+        rm -f "$DIR"/big.embt*
+    fi
+done
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1
