@@ -1,6 +1,7 @@
 /* cmd_validate.c: `embt validate FILE...`: opens each file with full verification (every rule of
  * spec/FORMAT.md 7) and reports `FILE: ok` on stdout or the broken rule on stderr (text), or one JSON
  * object per file on stdout (json). Exit 1 when any file is invalid or unreadable. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,8 +103,10 @@ int cmd_validate(int argc, char **argv)
         else if (!quiet)
             printf("%s: ok\n", path);
     }
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0) {
+        cli_errorf("validate", NULL, "cannot write the output: %s", strerror(errno));
         rc = CLI_EXIT_ERROR;
+    }
 
 done:
     return rc;

@@ -1,5 +1,6 @@
 /* main.c: the embt binary's entry point: the command table, `embt --help`, `embt help [CMD]`,
  * `embt --version`, and dispatch of argv[1] to its cmd_<name>() with argv shifted by one. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,7 +53,7 @@ static int unknown_command(const char *name)
     return CLI_EXIT_USAGE;
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         fputs("embt: missing command\n", stderr);
@@ -90,4 +91,19 @@ int main(int argc, char **argv)
     if (!cmd)
         return unknown_command(name);
     return cmd->fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = dispatch(argc, argv);
+    /* results that could not be written are a failure whatever printed them (`embt validate m.embt
+     * > /dev/full`); a command that failed has said so already */
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    if (failed && rc == CLI_EXIT_OK) {
+        const char *name = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
+        fprintf(stderr, "embt%s%s: cannot write the output: %s\n", name ? " " : "",
+                name ? name : "", strerror(errno));
+        rc = CLI_EXIT_ERROR;
+    }
+    return rc;
 }

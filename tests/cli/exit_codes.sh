@@ -107,6 +107,19 @@ check 1 convert --to word2vec "$DIR/m.embt" "$DIR/pipe"
 [ -p "$DIR/pipe" ] || { echo "FAIL: the FIFO output was replaced"; failures=$((failures + 1)); }
 check 1 info "$DIR/pipe" # an input FIFO is refused at once, not waited on
 
+# results that cannot be written are exit 1 with one line (the output device is full)
+if [ -w /dev/full ]; then
+    for args in "--version" "validate $DIR/m.embt" "info $DIR/m.embt"; do
+        # shellcheck disable=SC2086
+        "$EMBT" $args >/dev/full 2>"$DIR/err"
+        got=$?
+        if [ "$got" -ne 1 ] || [ "$(wc -l <"$DIR/err")" -ne 1 ]; then
+            echo "FAIL: embt $args > /dev/full exited $got with $(wc -l <"$DIR/err") error lines"
+            failures=$((failures + 1))
+        fi
+    done
+fi
+
 # a signal in the middle of a write removes the temporary file (then ends the process as usual);
 # SIGINT takes the same handler, but a background job of sh starts with it ignored
 for sig in TERM HUP; do
