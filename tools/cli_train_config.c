@@ -71,7 +71,7 @@ int cli_train_config(const char *path, cli_config_args *out)
     }
     yaml_parser_t p;
     yaml_event_t ev;
-    int rc = CLI_EXIT_OK, cap = 0, depth = 0, have_event = 0;
+    int rc = CLI_EXIT_OK, cap = 0, depth = 0, have_event = 0, documents = 0;
     unsigned seen[N_KEYS] = {0};
     char key[64] = "";
     size_t key_line = 0, key_col = 0, key_idx = N_KEYS;
@@ -96,6 +96,14 @@ int cli_train_config(const char *path, cli_config_args *out)
         if (ev.type == YAML_STREAM_END_EVENT)
             break;
         switch (ev.type) {
+        case YAML_DOCUMENT_START_EVENT:
+            if (documents++ > 0) { /* a second document would be merged into the first */
+                cli_errorf("train", NULL, "%s:%zu:%zu: the config must be one YAML document", path,
+                           line, col);
+                rc = CLI_EXIT_USAGE;
+                goto done;
+            }
+            break;
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
             if (depth > 0 || ev.type == YAML_SEQUENCE_START_EVENT) {

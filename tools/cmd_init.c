@@ -4,6 +4,7 @@
  * atomically (the writer's temporary file and rename). */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +201,13 @@ static float *load_values(const char *path, const char *out_path, uint64_t rows,
     free(raw);
     if (!values)
         cli_errorf("init", NULL, "out of memory");
+    for (size_t i = 0; values && i < len / 4; i++) {
+        if (!isfinite(values[i])) { /* as the .npy path (the converter) refuses them */
+            cli_errorf("init", path, "offset 0x%zx: value %zu is not finite", 4 * i, i);
+            free(values);
+            values = NULL;
+        }
+    }
     return values;
 }
 
@@ -220,7 +228,9 @@ static bool write_vocab(embt_writer *w, const char *path, uint64_t *n_out, int64
         goto done;
     }
     uint64_t n = 0;
-    for (size_t pos = 0, line = 1; pos < len; line++) {
+    /* a UTF-8 byte order mark is not part of the first token (as convert --vocab reads it) */
+    size_t start = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    for (size_t pos = start, line = 1; pos < len; line++) {
         char *nl = memchr(text + pos, '\n', len - pos);
         size_t end = nl ? (size_t)(nl - text) : len, tok_len = end - pos;
         if (tok_len > 0 && text[pos + tok_len - 1] == '\r')

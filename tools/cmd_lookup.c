@@ -94,6 +94,8 @@ static bool parse_double(double *out, const char *s)
 
 static bool parse_i64(int64_t *out, const char *s)
 {
+    if (!(*s == '-' || (*s >= '0' && *s <= '9'))) /* strtoll would skip blanks and take '+' */
+        return false;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);

@@ -1067,16 +1067,19 @@ static embt_status need_table(const embt_table **out, const embt_file *file, con
     return EMBT_OK;
 }
 
-static uint64_t meta_u64(const embt_meta *m, const char *key, uint64_t dflt)
+/* training.word_ngrams of a model: 1 when absent (a model written by hand), else a positive
+ * integer; a value that is not one is refused rather than read as something else. */
+static embt_status model_word_ngrams(uint64_t *out, const embt_meta *m)
 {
+    *out = 1;
     const char *v;
     size_t len;
-    if (!m || embt_meta_get(&v, &len, m, key) != EMBT_OK)
-        return dflt;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    return (errno || end == v || *end) ? dflt : (uint64_t)x;
+    if (!m || embt_meta_get(&v, &len, m, "training.word_ngrams") != EMBT_OK)
+        return EMBT_OK;
+    return embt__meta_get_u64(out, m, "training.word_ngrams", true) ? embt_error_last()->code
+           : *out == 0 ? embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
+                                     "metadata training.word_ngrams: 0 (expected 1 or more)")
+                       : EMBT_OK;
 }
 
 embt_status embt_classifier_open(embt_classifier **out, const embt_file *file)
@@ -1139,7 +1142,9 @@ embt_status embt_classifier_open(embt_classifier **out, const embt_file *file)
     for (uint32_t j = 0; j < c->nlabels; j++)
         if ((st = embt_table_read_row_f32(c->b + j, bt, j)))
             goto done;
-    uint64_t ngrams = meta_u64(meta, "training.word_ngrams", 1);
+    uint64_t ngrams;
+    if ((st = model_word_ngrams(&ngrams, meta)))
+        goto done;
     c->fz = (cls_featurizer){c->prefix,
                              plen,
                              vocab_lookup,

@@ -623,7 +623,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
                            "training.neg",  "training.min_count",   "training.threads",
                            "training.seed", "training.frozen_rows", "training.train_words"};
     for (int i = 0; i < 9; i++)
-        if ((st = embt__meta_get_u64(&v[i], m, keys[i], false)))
+        if ((st = embt__meta_get_u64(&v[i], m, keys[i], true)))
             return st;
     if (v[0] == 0 || v[0] > EMBT_SG_DIM_MAX || v[1] > UINT32_MAX || v[2] == 0 ||
         v[2] > UINT32_MAX || v[3] > EMBT_SG_NEG_MAX || v[5] == 0 || v[5] > 1024)
@@ -644,8 +644,8 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0,
                            "bad training settings in the resume file");
     uint64_t wd, pd;
-    if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", false)) ||
-        (st = embt__meta_get_u64(&pd, m, "training.state.pairs_done", false)))
+    if ((st = embt__meta_get_u64(&wd, m, "training.state.words_done", true)) ||
+        (st = embt__meta_get_u64(&pd, m, "training.state.pairs_done", true)))
         return st;
     atomic_store(&s->words_done, wd);
     atomic_store(&s->pairs_done, pd);
@@ -697,7 +697,7 @@ static embt_status load_resume(sg *s, embt_sg_options *o, const embt_file *f, em
         uint64_t val[4];
         for (int k = 0; k < 4; k++) {
             snprintf(key, sizeof key, "training.state.thread%u.%s", i, f4[k]);
-            if ((st = embt__meta_get_u64(&val[k], m, key, false)))
+            if ((st = embt__meta_get_u64(&val[k], m, key, true)))
                 return st;
         }
         s->th[i].offset = val[0];
@@ -748,7 +748,7 @@ embt_status embt_sg_train(const embt_sg_options *opts, embt_sg_report *report)
         pretrained_name =
             embt_meta_get(&pn, &pl, rmeta, "training.pretrained") == EMBT_OK ? pn : NULL;
         uint64_t saved_size;
-        if (embt__meta_get_u64(&saved_size, rmeta, "training.input_size", false) == EMBT_OK &&
+        if (embt__meta_get_u64(&saved_size, rmeta, "training.input_size", true) == EMBT_OK &&
             saved_size != file_size) {
             st = embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "corpus", 0,
                              "it has %llu bytes, the interrupted run read %llu",

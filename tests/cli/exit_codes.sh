@@ -107,6 +107,21 @@ check 1 convert --to word2vec "$DIR/m.embt" "$DIR/pipe"
 [ -p "$DIR/pipe" ] || { echo "FAIL: the FIFO output was replaced"; failures=$((failures + 1)); }
 check 1 info "$DIR/pipe" # an input FIFO is refused at once, not waited on
 
+# small leniencies the review found: each is an error now
+check 1 lookup --ids "$DIR/m.embt" ' 1'
+printf '\000\000\300\177\000\000\200\077' >"$DIR/nan.raw"
+check 1 init "$DIR/n.embt" --rows 1 --dim 2 --init "values:$DIR/nan.raw"
+printf 'input: a.txt\n---\noutput: b.embt\n' >"$DIR/two.yaml"
+check 2 train "$DIR/two.yaml"
+printf '\357\273\277bom\nb\n' >"$DIR/bom.txt"
+check 0 init "$DIR/bom.embt" --vocab "$DIR/bom.txt" --dim 2
+check 0 lookup "$DIR/bom.embt" bom # the byte order mark is not part of the first token
+
+printf '__label__a x y\n__label__b z w\n' >"$DIR/lab.txt"
+check 0 train --task classify --input "$DIR/lab.txt" --output "$DIR/cls.embt" -q --epoch 1 --dim 4
+check 0 meta "$DIR/cls.embt" set training.word_ngrams -1
+check 1 predict "$DIR/cls.embt" "$DIR/lab.txt" # was read as 2^64 - 1, capped at 64
+
 # results that cannot be written are exit 1 with one line (the output device is full)
 if [ -w /dev/full ]; then
     for args in "--version" "validate $DIR/m.embt" "info $DIR/m.embt"; do
