@@ -302,6 +302,9 @@ int cli_train_classify(int argc, char **argv)
         return cli_usage_error(cmd, "--resume takes the settings from its file: no --%s", setting);
     if (!output || (!input && !o.resume))
         return cli_usage_error(cmd, "--input and --output are required");
+    int same = cli_output_not_input(cmd, output, input, "input");
+    if (same)
+        return same;
     if (o.freeze && !pretrained)
         return cli_usage_error(cmd, "--freeze needs --pretrained");
     if (!fasttext_init) {

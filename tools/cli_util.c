@@ -101,6 +101,16 @@ void cli_temps_release(void)
     memset(temp_names, 0, sizeof temp_names);
 }
 
+int cli_output_not_input(const char *cmd, const char *output, const char *input, const char *role)
+{
+    struct stat a, b;
+    if (!output || !input || stat(output, &a) != 0 || stat(input, &b) != 0 ||
+        a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return CLI_EXIT_OK;
+    cli_errorf(cmd, output, "is also the %s: it would be replaced; choose another output", role);
+    return CLI_EXIT_ERROR;
+}
+
 FILE *cli_fopen_regular(const char *path, const char **why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

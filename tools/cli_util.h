@@ -35,6 +35,11 @@ const char *cli_printable(const char *s);
 void cli_temps_catch(const char *out_path);
 void cli_temps_release(void);
 
+/* Refuses (exit 1, one line naming `role`) an OUTPUT that is the same file as a text input that
+ * is not an .embt: `train --input corpus.txt --output corpus.txt` would replace the corpus by the
+ * model. Returns CLI_EXIT_OK when they differ or either does not exist. */
+int cli_output_not_input(const char *cmd, const char *output, const char *input, const char *role);
+
 /* Opens `path` for reading if it is a regular file (a FIFO neither blocks nor is read without end,
  * nor is /dev/zero). NULL on failure, *why then says why in a few words. */
 FILE *cli_fopen_regular(const char *path, const char **why);

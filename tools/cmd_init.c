@@ -336,6 +336,9 @@ int cmd_init(int argc, char **argv)
         goto done;
     }
     io.seed = seed;
+    if (cli_output_not_input("init", out_path, vocab_path, "--vocab file") ||
+        cli_output_not_input("init", out_path, values_path, "--init values file"))
+        goto done; /* rc is still CLI_EXIT_ERROR */
     if (vocab_path && like_path) {
         rc = cli_usage_error("init", "--vocab and --like exclude each other");
         goto done;

@@ -354,6 +354,8 @@ static int train_skipgram(int argc, char **argv)
         rc = cli_usage_error("train", "--input is required");
         goto done;
     }
+    if ((rc = cli_output_not_input("train", o.output, o.input, "input corpus")))
+        goto done;
     bool tty = isatty(STDERR_FILENO) && !quiet;
     if (tty)
         o.progress = progress;

@@ -122,6 +122,12 @@ check 0 train --task classify --input "$DIR/lab.txt" --output "$DIR/cls.embt" -q
 check 0 meta "$DIR/cls.embt" set training.word_ngrams -1
 check 1 predict "$DIR/cls.embt" "$DIR/lab.txt" # was read as 2^64 - 1, capped at 64
 
+# an output that is the text input would replace it
+check 1 train --task classify --input "$DIR/lab.txt" --output "$DIR/lab.txt" -q --epoch 1
+check 1 train --input "$DIR/lab.txt" --output "$DIR/lab.txt" -q --epoch 1
+check 1 init "$DIR/bom.txt" --vocab "$DIR/bom.txt" --dim 2
+grep -q '__label__a' "$DIR/lab.txt" || { echo "FAIL: lab.txt was replaced"; failures=$((failures + 1)); }
+
 # results that cannot be written are exit 1 with one line (the output device is full)
 if [ -w /dev/full ]; then
     for args in "--version" "validate $DIR/m.embt" "info $DIR/m.embt"; do
