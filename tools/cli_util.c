@@ -111,6 +111,34 @@ int cli_output_not_input(const char *cmd, const char *output, const char *input,
     return CLI_EXIT_ERROR;
 }
 
+ssize_t cli_getline_max(char **buf, size_t *cap, FILE *in, size_t max)
+{
+    size_t len = 0;
+    for (int c; (c = getc_unlocked(in)) != EOF;) {
+        if (len == max + 1)
+            return -2;
+        if (len + 2 > *cap) {
+            size_t want = *cap ? 2 * *cap : 256;
+            if (want > max + 2)
+                want = max + 2;
+            char *grown = realloc(*buf, want);
+            if (!grown)
+                return -3;
+            *buf = grown;
+            *cap = want;
+        }
+        (*buf)[len++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (len == 0)
+        return -1;
+    if (len == max + 1 && (*buf)[len - 1] != '\n')
+        return -2;
+    (*buf)[len] = '\0';
+    return (ssize_t)len;
+}
+
 FILE *cli_fopen_regular(const char *path, const char **why)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);

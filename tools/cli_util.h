@@ -40,6 +40,13 @@ void cli_temps_release(void);
  * model. Returns CLI_EXIT_OK when they differ or either does not exist. */
 int cli_output_not_input(const char *cmd, const char *output, const char *input, const char *role);
 
+/* getline() with a bound: reads one line of `in` into *buf (grown to at most max + 2 bytes, newline
+ * kept, NUL-terminated) and returns its length; -1 at the end of the input or on a read error
+ * (ferror tells), -2 when the line is longer than max bytes (read no further), -3 when memory ran
+ * out. Without the bound,
+ * `embt predict MODEL - < /dev/zero` grew one line until memory ran out. */
+ssize_t cli_getline_max(char **buf, size_t *cap, FILE *in, size_t max);
+
 /* Opens `path` for reading if it is a regular file (a FIFO neither blocks nor is read without end,
  * nor is /dev/zero). NULL on failure, *why then says why in a few words. */
 FILE *cli_fopen_regular(const char *path, const char **why);

@@ -111,8 +111,13 @@ static bool read_stdin(char ***lines_out, size_t *n_out)
     size_t n = 0, cap = 0, line_cap = 0, line_no = 0;
     ssize_t len;
     bool ok = false;
-    while ((len = getline(&line, &line_cap, stdin)) >= 0) {
+    /* a token is at most 65535 bytes (FORMAT.md 10), plus a CR: longer lines cannot be tokens */
+    while ((len = cli_getline_max(&line, &line_cap, stdin, 65536)) >= 0 || len == -2) {
         line_no++;
+        if (len == -2) {
+            cli_errorf("lookup", NULL, "<stdin>:%zu: longer than any token (65535 bytes)", line_no);
+            goto out;
+        }
         if (len > 0 && line[len - 1] == '\n')
             line[--len] = '\0';
         if (len > 0 && line[len - 1] == '\r')
@@ -136,6 +141,8 @@ static bool read_stdin(char ***lines_out, size_t *n_out)
             goto nomem;
         n++;
     }
+    if (len == -3)
+        goto nomem;
     ok = !ferror(stdin);
     if (!ok)
         cli_errorf("lookup", "<stdin>", "cannot read tokens: %s", strerror(errno));

@@ -77,15 +77,15 @@ int cmd_predict(int argc, char **argv)
     }
     unsigned long line_no = 0;
     ssize_t got;
-    while ((got = getline(&line, &cap, in)) >= 0) {
+    while ((got = cli_getline_max(&line, &cap, in, MAX_LINE)) >= 0 || got == -2) {
         line_no++;
+        if (got == -2) {
+            cli_errorf(cmd, NULL, "%s:%lu: longer than %zu bytes", name, line_no, MAX_LINE);
+            goto done;
+        }
         size_t len = (size_t)got;
         if (len && line[len - 1] == '\n')
             len--;
-        if (len > MAX_LINE) {
-            cli_errorf(cmd, name, "line %lu: longer than %zu bytes", line_no, MAX_LINE);
-            goto done;
-        }
         size_t n = 0;
         if (embt_classifier_predict(res, &n, clf, line, len, (size_t)k, (float)threshold)) {
             embt_error err = *embt_error_last();
@@ -99,6 +99,10 @@ int cmd_predict(int argc, char **argv)
             fprintf(mem, "%s%.*s %g", i ? " " : "", (int)tl, tok, (double)res[i].prob);
         }
         fputc('\n', mem);
+    }
+    if (got == -3) {
+        cli_errorf(cmd, NULL, "out of memory");
+        goto done;
     }
     if (ferror(in)) {
         cli_errorf(cmd, name, "read error: %s", strerror(errno));

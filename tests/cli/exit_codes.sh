@@ -122,6 +122,10 @@ check 0 train --task classify --input "$DIR/lab.txt" --output "$DIR/cls.embt" -q
 check 0 meta "$DIR/cls.embt" set training.word_ngrams -1
 check 1 predict "$DIR/cls.embt" "$DIR/lab.txt" # was read as 2^64 - 1, capped at 64
 
+# an endless line is refused at a bound, not read until memory runs out
+check 1 lookup "$DIR/m.embt" - </dev/zero
+check 1 predict "$DIR/cls.embt" /dev/zero
+
 # an output that is the text input would replace it
 check 1 train --task classify --input "$DIR/lab.txt" --output "$DIR/lab.txt" -q --epoch 1
 check 1 train --input "$DIR/lab.txt" --output "$DIR/lab.txt" -q --epoch 1
