@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sysio.h"
 #include "tmpfile.h"
 
 #define TMP_ATTEMPTS 1000u /* temp names tried before giving up (O_EXCL collisions) */
@@ -125,4 +126,48 @@ void embt__tmpfile_discard(embt__tmpfile *t)
     embt__free(t->path);
     memset(t, 0, sizeof *t);
     t->fd = -1;
+}
+
+/* Makes the rename durable: fsync the directory that holds the destination. */
+static embt_status sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return embt__error_sys(errno, "cannot open the output directory to sync it");
+    embt_status st = EMBT_OK;
+    if (embt__fsync(fd) != 0)
+        st = embt__error_sys(errno, "fsync of the output directory failed");
+    close(fd);
+    return st;
+}
+
+embt_status embt__tmpfile_commit(embt__tmpfile *t)
+{
+    embt_status st = EMBT_OK;
+    if (embt__fsync(t->fd) != 0) {
+        st = embt__error_sys(errno, "fsync of the output file failed");
+        goto failed;
+    }
+    int fd = t->fd;
+    t->fd = -1;
+    if (close(fd) != 0) {
+        st = embt__error_sys(errno, "close of the output file failed");
+        goto failed;
+    }
+    if (embt__rename(t->tmp_path, t->path) != 0) {
+        st = embt__error_sys(errno, "cannot rename the temporary file over the output");
+        goto failed;
+    }
+    embt__free(t->tmp_path);
+    t->tmp_path = NULL;
+    /* the new file is in place; a failure here only means the rename may not survive a crash */
+    return sync_dir(t->dir_path);
+failed: /* the destination stays untouched */
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    unlink(t->tmp_path);
+    embt__free(t->tmp_path);
+    t->tmp_path = NULL;
+    return st;
 }

@@ -17,6 +17,10 @@ typedef struct embt__tmpfile {
  * where allowed, its owner and group). On failure *t holds nothing. */
 embt_status embt__tmpfile_create(embt__tmpfile *t, const char *path);
 
+/* fsyncs and closes the temporary file, renames it over the destination and fsyncs the directory.
+ * A failure before the rename removes the temporary file; the destination is then untouched. */
+embt_status embt__tmpfile_commit(embt__tmpfile *t);
+
 /* Closes and removes the temporary file (if not renamed yet) and frees the names. */
 void embt__tmpfile_discard(embt__tmpfile *t);
 

@@ -94,10 +94,7 @@ typedef struct wtable {
 enum { OPEN_NONE, OPEN_VOCAB, OPEN_TABLE };
 
 struct embt_writer {
-    int fd;
-    char *path;
-    char *dir_path; /* the destination's directory, fsynced after the rename */
-    char *tmp_path; /* NULL once renamed or removed */
+    embt__tmpfile out; /* the temporary file, renamed over the destination at commit */
     uint32_t alignment;
     int level;
     bool broken;
@@ -143,7 +140,7 @@ static embt_status write_all(embt_writer *w, const uint8_t *p, size_t n, uint64_
 {
     uint64_t start = at;
     while (n > 0) {
-        ssize_t k = embt__write(w->fd, p, n);
+        ssize_t k = embt__write(w->out.fd, p, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -158,7 +155,7 @@ static embt_status write_all(embt_writer *w, const uint8_t *p, size_t n, uint64_
     /* start the write-back of large pieces now: the fsync at commit then has less left to wait for
      * (advisory: a failure here changes nothing, the fsync reports real errors) */
     if (at - start >= WBUF_SIZE)
-        (void)sync_file_range(w->fd, (off_t)start, (off_t)(at - start), SYNC_FILE_RANGE_WRITE);
+        (void)sync_file_range(w->out.fd, (off_t)start, (off_t)(at - start), SYNC_FILE_RANGE_WRITE);
 #endif
     return EMBT_OK;
 }
@@ -509,16 +506,11 @@ embt_status embt_writer_open(embt_writer **out, const char *path, const embt_wri
     embt_writer *w = embt__calloc(1, sizeof *w);
     if (!w)
         return embt__error_nomem();
-    w->fd = -1;
+    w->out.fd = -1;
     w->alignment = o.alignment;
     w->level = o.compress_level;
-    embt__tmpfile t;
-    if ((st = embt__tmpfile_create(&t, path)))
+    if ((st = embt__tmpfile_create(&w->out, path)))
         goto done;
-    w->fd = t.fd;
-    w->path = t.path;
-    w->dir_path = t.dir_path;
-    w->tmp_path = t.tmp_path;
     /* the header is patched at commit; FORMAT.md 3 puts section 0 at align_up(128, alignment) */
     st = out_zeros(w, EMBT__HEADER_SIZE);
 done:
@@ -556,10 +548,7 @@ void embt_writer_free(embt_writer *writer)
     embt_writer *w = writer;
     if (w->s.z_ready)
         deflateEnd(&w->s.z);
-    if (w->fd >= 0)
-        close(w->fd);
-    if (w->tmp_path)
-        unlink(w->tmp_path);
+    embt__tmpfile_discard(&w->out);
     vocab_reset(&w->v);
     table_reset(&w->t);
     for (size_t i = 0; i < w->n_entries; i++) {
@@ -568,9 +557,6 @@ void embt_writer_free(embt_writer *writer)
     }
     embt__free(w->entries);
     embt__free(w->metadata);
-    embt__free(w->path);
-    embt__free(w->dir_path);
-    embt__free(w->tmp_path);
     embt__free(w->wbuf);
     embt__free(w->zout);
     embt__free(w->block);
@@ -1549,19 +1535,6 @@ static embt_status pwrite_all(int fd, const uint8_t *p, size_t n, off_t at)
     return EMBT_OK;
 }
 
-/* Makes the rename durable: fsync the directory that holds the destination. */
-static embt_status sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return embt__error_sys(errno, "cannot open the output directory to sync it");
-    embt_status st = EMBT_OK;
-    if (embt__fsync(fd) != 0)
-        st = embt__error_sys(errno, "fsync of the output directory failed");
-    close(fd);
-    return st;
-}
-
 embt_status embt_writer_commit(embt_writer *writer)
 {
     EMBT_CHECK_ARG(writer != NULL);
@@ -1609,37 +1582,13 @@ embt_status embt_writer_commit(embt_writer *writer)
     embt__put64(header + EMBT__H_DIR_LENGTH, dir_len);
     embt__put32(header + EMBT__H_DIR_CRC, embt__crc32(0, dir, dir_len));
     embt__put32(header + EMBT__H_HEADER_CRC, embt__crc32(0, header, EMBT__H_HEADER_CRC));
-    st = pwrite_all(w->fd, header, sizeof header, 0);
+    st = pwrite_all(w->out.fd, header, sizeof header, 0);
     if (st != EMBT_OK)
         goto done;
-    if (embt__fsync(w->fd) != 0) {
-        st = embt__error_sys(errno, "fsync of the output file failed");
-        goto done;
-    }
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        st = embt__error_sys(errno, "close of the output file failed");
-        goto done;
-    }
-    if (embt__rename(w->tmp_path, w->path) != 0) {
-        st = embt__error_sys(errno, "cannot rename the temporary file over the output");
-        goto done;
-    }
-    embt__free(w->tmp_path);
-    w->tmp_path = NULL;
-    /* the new file is in place; a failure here only means the rename may not survive a crash */
-    st = sync_dir(w->dir_path);
+    st = embt__tmpfile_commit(&w->out);
 done:
-    if (w->tmp_path) { /* the destination stays untouched */
-        if (w->fd >= 0) {
-            close(w->fd);
-            w->fd = -1;
-        }
-        unlink(w->tmp_path);
-        embt__free(w->tmp_path);
-        w->tmp_path = NULL;
-    }
+    if (st != EMBT_OK && w->out.tmp_path) /* the destination stays untouched */
+        embt__tmpfile_discard(&w->out);
     embt__free(dir);
     return st;
 }
