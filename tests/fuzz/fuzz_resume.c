@@ -8,8 +8,12 @@
  * that opens and verifies. The trainers' allocations are bounded by replay.c and libFuzzer's
  * -malloc_limit_mb, which is what this target is for: no setting in the file may ask for memory
  * out of proportion to it. Inputs whose settings ask for more than a fuzzing budget of work
- * (many threads) are skipped before training; they are still parsed by the other targets. */
+ * (many threads) are skipped before training; they are still parsed by the other targets.
+ * The trainers verify their state files (every CRC-32), which a mutation nearly always breaks: for
+ * inputs whose mode byte has bit 7 set the harness first recomputes the CRCs it can find (sections,
+ * directory, header), so that mutated settings and weights reach the training code. */
 #include <stdbool.h>
+#include <zlib.h>
 
 #include "fuzz_common.h"
 
@@ -62,6 +66,45 @@ static bool over_budget(const uint8_t *data, size_t size)
     }
     free(copy);
     return over;
+}
+
+static uint64_t le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t crc(const uint8_t *p, size_t n)
+{
+    return (uint32_t)crc32_z(crc32(0, NULL, 0), p, n);
+}
+
+/* Recomputes the CRC-32s of FORMAT.md 3 where the fields point inside the file: each section's
+ * (over its stored bytes), the directory's, then the header's (bytes [0, 124) only). */
+static void reseal(uint8_t *p, size_t n)
+{
+    if (n < 128)
+        return;
+    uint64_t dir = le(p + 32, 8), dir_len = le(p + 40, 8);
+    if (dir <= n && dir_len <= n - dir && dir_len >= 16) {
+        uint64_t count = le(p + dir, 4), esize = le(p + dir + 4, 4);
+        for (uint64_t i = 0; esize >= 96 && i < count && 16 + (i + 1) * esize <= dir_len; i++) {
+            uint8_t *e = p + dir + 16 + i * esize;
+            uint64_t off = le(e + 8, 8), stored = le(e + 16, 8);
+            if (off <= n && stored <= n - off)
+                put32(e + 32, crc(p + off, (size_t)stored));
+        }
+        put32(p + 48, crc(p + dir, (size_t)dir_len));
+    }
+    put32(p + 124, crc(p, 124));
 }
 
 /* A failed run on a fuzzed state file: the file's fault, reported as such, and nothing written. */
@@ -148,14 +191,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     int mode = data[0] % N_MODES;
-    data++;
+    bool resealed = data[0] & 0x80;
+    uint8_t *file = fz_copy(data + 1, size - 1);
     size--;
+    if (resealed)
+        reseal(file, size);
     bool resume = mode == SG_RESUME || mode == CLS_RESUME;
-    if (resume && over_budget(data, size))
+    if (resume && over_budget(file, size)) {
+        free(file);
         return 0;
+    }
     corpus_path();
     const char *state = fz_path("state.embt");
-    fz_write_file(state, data, size);
+    fz_write_file(state, file, size);
+    free(file);
     if (mode == SG_RESUME || mode == SG_PRETRAINED)
         run_skipgram(resume, state);
     else

@@ -187,8 +187,9 @@ Test(skipgram, resume_settings_that_disagree_with_the_tables_are_refused_before_
     static const char *const bad[][2] = {{"training.dim", "1000000000"},
                                          {"training.frozen_rows", "21"},
                                          {"training.neg", "1000000"},
-                                         {"training.lr", "inf"}};
-    for (size_t i = 0; i < 4; i++) {
+                                         {"training.lr", "inf"},
+                                         {"training.state.thread0.offset", "99999999"}};
+    for (size_t i = 0; i < 5; i++) {
         tu_rewrite_metadata_key(tu_path("half.embt"), tu_path("bad.embt"), bad[i][0], bad[i][1]);
         embt_sg_options r;
         embt_sg_defaults(&r);
