@@ -105,7 +105,7 @@ static void setup(void)
     tu_setup();
 }
 
-TestSuite(alloc_failure_libc, .init = setup, .timeout = 120);
+TestSuite(alloc_failure_libc, .init = setup, .fini = tu_teardown, .timeout = 120);
 
 /* A document with every node kind the parser builds: nested mappings, sequences (block and flow),
  * quoted and plain scalars, multi-line text, and keys long enough to grow libyaml's buffers. */
