@@ -302,9 +302,6 @@ int cli_train_classify(int argc, char **argv)
         return cli_usage_error(cmd, "--resume takes the settings from its file: no --%s", setting);
     if (!output || (!input && !o.resume))
         return cli_usage_error(cmd, "--input and --output are required");
-    int same = cli_output_not_input(cmd, output, input, "input");
-    if (same)
-        return same;
     if (o.freeze && !pretrained)
         return cli_usage_error(cmd, "--freeze needs --pretrained");
     if (!fasttext_init) {
@@ -315,6 +312,8 @@ int cli_train_classify(int argc, char **argv)
         if (!(input = saved_input = resume_input(o.resume)))
             goto done;
     }
+    if (cli_output_not_input(cmd, output, input, "input")) /* also the one a resume file names */
+        goto done;
 
     if (pretrained) {
         embt_open_options verified = EMBT_OPEN_OPTIONS_INIT;

@@ -54,31 +54,22 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err)
     fputc('\n', stderr);
 }
 
-enum { TEMP_NAMES = 7 };
-static char temp_names[TEMP_NAMES][PATH_MAX];
 static const int temp_signals[3] = {SIGINT, SIGTERM, SIGHUP};
 static struct sigaction temp_old[3];
 static bool temps_caught;
+static char own_temp[PATH_MAX]; /* a file the CLI itself created, or "" */
 
 static void remove_temps(int sig)
 {
-    for (int i = 0; i < TEMP_NAMES; i++) /* unlink is async-signal-safe */
-        if (temp_names[i][0])
-            unlink(temp_names[i]);
+    embt_remove_temp_files(); /* async-signal-safe, as unlink is */
+    if (own_temp[0])
+        unlink(own_temp);
     signal(sig, SIG_DFL);
     raise(sig);
 }
 
-void cli_temps_catch(const char *out_path)
+void cli_temps_catch(void)
 {
-    long pid = (long)getpid();
-    int k = 0;
-    for (unsigned n = 0; n < 2; n++) {
-        snprintf(temp_names[k++], PATH_MAX, "%s.tmp.%ld.%u", out_path, pid, n);
-        snprintf(temp_names[k++], PATH_MAX, "%s.%ld.%u.embt", out_path, pid, n);
-        snprintf(temp_names[k++], PATH_MAX, "%s.%ld.%u.embt.tmp.%ld.0", out_path, pid, n, pid);
-    }
-    snprintf(temp_names[k], PATH_MAX, "%s.values.%ld.embt", out_path, pid);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = remove_temps;
@@ -91,6 +82,13 @@ void cli_temps_catch(const char *out_path)
     temps_caught = true;
 }
 
+void cli_temps_own(const char *path)
+{
+    own_temp[0] = '\0';
+    if (path && strlen(path) < sizeof own_temp) /* set whole before the handler can see it */
+        memcpy(own_temp, path, strlen(path) + 1);
+}
+
 void cli_temps_release(void)
 {
     if (!temps_caught)
@@ -98,7 +96,7 @@ void cli_temps_release(void)
     temps_caught = false;
     for (int i = 0; i < 3; i++)
         sigaction(temp_signals[i], &temp_old[i], NULL);
-    memset(temp_names, 0, sizeof temp_names);
+    own_temp[0] = '\0';
 }
 
 int cli_output_not_input(const char *cmd, const char *output, const char *input, const char *role)

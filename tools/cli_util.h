@@ -28,11 +28,12 @@ void cli_error_record(const char *cmd, const char *file, const embt_error *err);
  * 2 rotating static buffers. */
 const char *cli_printable(const char *s);
 
-/* Until cli_temps_release(), SIGINT, SIGTERM and SIGHUP remove the temporary files this process
- * may have beside `out_path` (the writer's `<out>.tmp.<pid>.<n>`, convert's intermediate
- * `<out>.<pid>.<n>.embt` and its temporary file, init's `<out>.values.<pid>.embt`; n < 2), then
- * end the process as the signal would: an interrupted convert or init leaves nothing behind. */
-void cli_temps_catch(const char *out_path);
+/* Until cli_temps_release(), SIGINT, SIGTERM and SIGHUP remove the temporary files of the outputs
+ * being written (embt_remove_temp_files()) and the file named by cli_temps_own(), then end the
+ * process as the signal would: an interrupted convert, init or meta set leaves nothing behind. */
+void cli_temps_catch(void);
+/* A file the command created itself (O_EXCL) and removes at the end; NULL: none. */
+void cli_temps_own(const char *path);
 void cli_temps_release(void);
 
 /* Refuses (exit 1, one line naming `role`) an OUTPUT that is the same file as a text input that
@@ -42,7 +43,8 @@ int cli_output_not_input(const char *cmd, const char *output, const char *input,
 
 /* getline() with a bound: reads one line of `in` into *buf (grown to at most max + 2 bytes, newline
  * kept, NUL-terminated) and returns its length; -1 at the end of the input or on a read error
- * (ferror tells), -2 when the line is longer than max bytes (read no further), -3 when memory ran
+ * (ferror tells), -2 when the line is longer than max bytes (one byte past the bound is consumed,
+ * no more), -3 when memory ran
  * out. Without the bound,
  * `embt predict MODEL - < /dev/zero` grew one line until memory ran out. */
 ssize_t cli_getline_max(char **buf, size_t *cap, FILE *in, size_t max);

@@ -239,7 +239,7 @@ int cmd_convert(int argc, char **argv)
 
     embt_convert_report report = {0, 0, 0, 0, 0};
     opts.report = &report;
-    cli_temps_catch(out_path);
+    cli_temps_catch();
     embt_status rc = embt_convert_file(in_path, out_path, &opts);
     cli_temps_release();
     if (bar.drawn)

@@ -3,6 +3,7 @@
  * file (optionally with a vocabulary) or added to a copy of an existing file (--like). OUT appears
  * atomically (the writer's temporary file and rename). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -165,6 +166,14 @@ static float *load_values(const char *path, const char *out_path, uint64_t rows,
         free(raw);
         char tmp[4096];
         snprintf(tmp, sizeof tmp, "%s.values.%ld.embt", out_path, (long)getpid());
+        /* reserved with O_EXCL: a name planted there (a symbolic link) is never written through */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            cli_errorf("init", tmp, "cannot create the temporary file: %s", strerror(errno));
+            return NULL;
+        }
+        close(fd);
+        cli_temps_own(tmp);
         embt_convert_options co = EMBT_CONVERT_OPTIONS_INIT;
         co.from = EMBT_FORMAT_NPY;
         co.to = EMBT_FORMAT_EMBT;
@@ -186,6 +195,7 @@ static float *load_values(const char *path, const char *out_path, uint64_t rows,
         embt_matrix_release(&m);
         embt_file_close(f);
         unlink(tmp);
+        cli_temps_own(NULL);
         return values;
     }
     if (dim != 0 && (len % 4 != 0 || len / 4 / dim != rows || (len / 4) % dim != 0)) {
@@ -381,7 +391,7 @@ int cmd_init(int argc, char **argv)
         goto done;
     }
 
-    cli_temps_catch(out_path);
+    cli_temps_catch();
     if (embt_writer_open(&w, out_path, NULL) != EMBT_OK) {
         cli_error_record("init", out_path, embt_error_last());
         goto done;

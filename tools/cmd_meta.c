@@ -35,7 +35,7 @@ static int rewrite(const char *path, const embt_file *file, embt_meta *meta)
     embt_writer_options opts = EMBT_WRITER_OPTIONS_INIT;
     opts.alignment = embt_file_alignment(file);
 
-    cli_temps_catch(path);
+    cli_temps_catch();
     if (embt_meta_emit(&text, &len, meta) != EMBT_OK ||
         embt_writer_open(&writer, path, &opts) != EMBT_OK ||
         embt_writer_copy_sections(writer, file, EMBT_COPY_SKIP_METADATA) != EMBT_OK ||

@@ -377,8 +377,8 @@ static int train_skipgram(int argc, char **argv)
         } else if (strcmp(err.section, "output") == 0) {
             file = o.output;
             err.section[0] = '\0';
-        } else if (err.code == EMBT_ENOMEM) {
-            file = NULL;
+        } else if (err.code == EMBT_ENOMEM || err.code == EMBT_EIO) {
+            file = NULL; /* memory, or a system call on a file the message names */
         }
         cli_error_record("train", file, &err);
         rc = CLI_EXIT_ERROR;

@@ -98,11 +98,12 @@ int main(int argc, char **argv)
     int rc = dispatch(argc, argv);
     /* results that could not be written are a failure whatever printed them (`embt validate m.embt
      * > /dev/full`); a command that failed has said so already */
+    errno = 0;
     int failed = fflush(stdout) != 0 || ferror(stdout);
     if (failed && rc == CLI_EXIT_OK) {
         const char *name = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
-        fprintf(stderr, "embt%s%s: cannot write the output: %s\n", name ? " " : "",
-                name ? name : "", strerror(errno));
+        fprintf(stderr, "embt%s%s: cannot write the output%s%s\n", name ? " " : "",
+                name ? name : "", errno ? ": " : "", errno ? strerror(errno) : "");
         rc = CLI_EXIT_ERROR;
     }
     return rc;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "tmpfile.h"
 #include "parse_float.h"
 
 #define TMP_ATTEMPTS 1000u /* names tried for the intermediate .embt (O_EXCL collisions) */
@@ -367,6 +368,7 @@ static embt_status reserve_intermediate(char **tmp_out, const char *out_path)
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0) {
             close(fd);
+            embt__temp_register(path); /* embt_remove_temp_files() removes it on a signal */
             break;
         }
         if (errno != EEXIST || n + 1 >= TMP_ATTEMPTS) {
@@ -416,6 +418,7 @@ static embt_status convert_through(const embt__input *in, embt_format from, embt
 done:
     embt__input_release(&mid);
     if (tmp) {
+        embt__temp_unregister(tmp);
         unlink(tmp);
         embt__free(tmp);
     }

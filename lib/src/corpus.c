@@ -57,7 +57,7 @@ embt_status embt__reader_seek(embt__reader *r, uint64_t offset)
     return st;
 }
 
-embt_status embt__reader_open(embt__reader *r, const char *path, uint64_t offset)
+static embt_status reader_open(embt__reader *r, const char *path, uint64_t offset)
 {
     memset(r, 0, sizeof *r);
     r->path = path;
@@ -88,6 +88,14 @@ embt_status embt__reader_open(embt__reader *r, const char *path, uint64_t offset
     embt_status st = embt__reader_seek(r, offset);
     if (st)
         embt__reader_close(r);
+    return st;
+}
+
+embt_status embt__reader_open(embt__reader *r, const char *path, uint64_t offset)
+{
+    embt_status st = reader_open(r, path, offset);
+    if (st && st != EMBT_ENOMEM)
+        embt__error_set_section("corpus"); /* the CLI then names the corpus file */
     return st;
 }
 

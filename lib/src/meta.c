@@ -687,7 +687,7 @@ embt_status embt__meta_get_u64(uint64_t *out, const embt_meta *meta, const char 
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || (strict && (errno || s[0] == '-')))
+    if (end == s || *end || (strict && (errno || s[0] < '0' || s[0] > '9'))) /* " -1" too */
         return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, NULL, 0, "metadata %s: not an integer",
                            key);
     *out = (uint64_t)v;

@@ -596,6 +596,8 @@ static embt_status write_output(const sg *s, const embt_sg_options *o, const cha
         goto done;
     st = embt_writer_commit(w);
 done:
+    if (st == EMBT_EIO)
+        embt__error_set_section("output"); /* the CLI then names the output file */
     embt_meta_free(m);
     embt_writer_free(w);
     return st;

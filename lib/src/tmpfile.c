@@ -5,6 +5,7 @@
  * model does not become world-readable when `embt meta set` rewrites it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -14,6 +15,37 @@
 #include "tmpfile.h"
 
 #define TMP_ATTEMPTS 1000u /* temp names tried before giving up (O_EXCL collisions) */
+
+/* The names of the temporary files that exist now, for embt_remove_temp_files() in a signal
+ * handler: set only after O_EXCL created the file, cleared before it is renamed or removed. */
+static _Atomic(const char *) registry[EMBT_TEMP_FILES_MAX];
+
+void embt__temp_register(const char *name)
+{
+    for (size_t i = 0; i < EMBT_TEMP_FILES_MAX; i++) {
+        const char *none = NULL;
+        if (atomic_compare_exchange_strong(&registry[i], &none, name))
+            return;
+    }
+}
+
+void embt__temp_unregister(const char *name)
+{
+    for (size_t i = 0; i < EMBT_TEMP_FILES_MAX; i++) {
+        const char *mine = name;
+        if (atomic_compare_exchange_strong(&registry[i], &mine, NULL))
+            return;
+    }
+}
+
+void embt_remove_temp_files(void)
+{
+    for (size_t i = 0; i < EMBT_TEMP_FILES_MAX; i++) {
+        const char *name = atomic_load(&registry[i]);
+        if (name)
+            unlink(name);
+    }
+}
 
 /* An I/O failure of the output: the section tells the CLI to name OUTPUT, not INPUT. */
 static embt_status output_sys(int e, const char *what)
@@ -37,7 +69,9 @@ static embt_status resolve(char **final, bool *exists, struct stat *st, const ch
     }
     if (S_ISLNK(st->st_mode)) {
         char *real = realpath(path, NULL);
-        if (!real)
+        if (!real && errno == ENOMEM)
+            return embt__error_nomem();
+        if (!real) /* a dangling link: where its target would go is not followed */
             return embt__error(EMBT_EINVAL, EMBT_NO_OFFSET, "output", 0,
                                "a symbolic link that cannot be followed (%s)", strerror(errno));
         *final = embt__strndup(real, strlen(real));
@@ -88,6 +122,8 @@ embt_status embt__tmpfile_create(embt__tmpfile *t, const char *path)
                         : embt__strndup(".", 1);
     t->tmp_path = embt__malloc(tmp_size);
     if (!t->dir_path || !t->tmp_path) {
+        embt__free(t->tmp_path); /* no name in it yet: discard must not unlink it */
+        t->tmp_path = NULL;
         embt__tmpfile_discard(t);
         return embt__error_nomem();
     }
@@ -95,8 +131,10 @@ embt_status embt__tmpfile_create(embt__tmpfile *t, const char *path)
     for (unsigned n = 0;; n++) {
         snprintf(t->tmp_path, tmp_size, "%s.tmp.%ld.%u", t->path, (long)getpid(), n);
         t->fd = open(t->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (t->fd >= 0)
+        if (t->fd >= 0) {
+            embt__temp_register(t->tmp_path);
             break;
+        }
         if (errno != EEXIST || n + 1 >= TMP_ATTEMPTS) {
             rc = output_sys(errno, "cannot create the temporary output file");
             embt__free(t->tmp_path);
@@ -106,10 +144,12 @@ embt_status embt__tmpfile_create(embt__tmpfile *t, const char *path)
         }
     }
     if (exists) {
-        /* best effort: an owner only root may give; chown first, as it may clear set-id bits */
+        /* best effort: an owner only root may give; chown first, as it may clear set-id bits. A
+         * group that cannot be kept gets no permission: its bits were meant for another group */
+        mode_t mode = st.st_mode & 07777;
         if (fchown(t->fd, st.st_uid, st.st_gid) != 0 && fchown(t->fd, (uid_t)-1, st.st_gid) != 0)
-            errno = 0;
-        if (fchmod(t->fd, st.st_mode & 07777) != 0)
+            mode &= ~(mode_t)02070;
+        if (fchmod(t->fd, mode) != 0)
             errno = 0;
     }
     return EMBT_OK;
@@ -119,8 +159,10 @@ void embt__tmpfile_discard(embt__tmpfile *t)
 {
     if (t->fd >= 0)
         close(t->fd);
-    if (t->tmp_path)
+    if (t->tmp_path) {
+        embt__temp_unregister(t->tmp_path);
         unlink(t->tmp_path);
+    }
     embt__free(t->tmp_path);
     embt__free(t->dir_path);
     embt__free(t->path);
@@ -158,6 +200,8 @@ embt_status embt__tmpfile_commit(embt__tmpfile *t)
         st = embt__error_sys(errno, "cannot rename the temporary file over the output");
         goto failed;
     }
+    /* after the rename: a signal in between unlinks a name that is gone, which is harmless */
+    embt__temp_unregister(t->tmp_path);
     embt__free(t->tmp_path);
     t->tmp_path = NULL;
     /* the new file is in place; a failure here only means the rename may not survive a crash */
@@ -166,6 +210,7 @@ failed: /* the destination stays untouched */
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
+    embt__temp_unregister(t->tmp_path);
     unlink(t->tmp_path);
     embt__free(t->tmp_path);
     t->tmp_path = NULL;

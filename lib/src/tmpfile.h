@@ -8,7 +8,7 @@ typedef struct embt__tmpfile {
     int fd;         /* the temporary file, open for writing; -1 once closed */
     char *path;     /* what rename() replaces: the destination, or its symbolic link's target */
     char *dir_path; /* path's directory, fsynced after the rename */
-    char *tmp_path; /* "<path>.tmp.<pid>.<n>"; NULL once renamed (the owner then frees it) */
+    char *tmp_path; /* "<path>.tmp.<pid>.<n>"; NULL once renamed or removed */
 } embt__tmpfile;
 
 /* Checks the destination `path` and creates the temporary file beside it. A missing destination or
@@ -20,6 +20,11 @@ embt_status embt__tmpfile_create(embt__tmpfile *t, const char *path);
 /* fsyncs and closes the temporary file, renames it over the destination and fsyncs the directory.
  * A failure before the rename removes the temporary file; the destination is then untouched. */
 embt_status embt__tmpfile_commit(embt__tmpfile *t);
+
+/* Records a temporary file that now exists for embt_remove_temp_files() (embt/common.h), and forgets
+ * it again; the name must stay allocated until unregistered. */
+void embt__temp_register(const char *name);
+void embt__temp_unregister(const char *name);
 
 /* Closes and removes the temporary file (if not renamed yet) and frees the names. */
 void embt__tmpfile_discard(embt__tmpfile *t);

@@ -560,6 +560,22 @@ Test(writer, freeing_an_uncommitted_writer_removes_its_temp_file_at_every_stage,
     }
 }
 
+/* What a signal handler calls: the temporary files of open writers go, the writer stays freeable. */
+Test(writer, remove_temp_files_removes_the_temporary_files_of_open_writers, .init = tu_setup,
+     .fini = tu_teardown)
+{
+    embt_writer *a = open_writer(tu_path("a.embt"));
+    embt_writer *b = open_writer(tu_path("b.embt"));
+    cr_assert_eq(tu_count_entries(), 2);
+    embt_remove_temp_files();
+    cr_assert_eq(tu_count_entries(), 0, "a temporary file is left");
+    embt_writer_free(a);
+    embt_writer_free(b);
+    write_small(tu_path("c.embt")); /* a committed file is not registered any more */
+    embt_remove_temp_files();
+    cr_assert(tu_exists(tu_path("c.embt")));
+}
+
 Test(writer, a_committed_file_is_complete_has_mode_0666_less_umask_and_no_temp_file,
      .init = tu_setup, .fini = tu_teardown)
 {

@@ -78,6 +78,13 @@ typedef void (*embt_free_fn)(void *ptr);
 EMBT_API embt_status embt_set_allocator(embt_malloc_fn malloc_fn, embt_realloc_fn realloc_fn,
                                         embt_free_fn free_fn);
 
+/* Removes the temporary files of the outputs this process is writing (a writer or exporter not yet
+ * committed or freed, and convert's intermediate .embt): for a SIGINT/SIGTERM handler, which may
+ * then end the process. Async-signal-safe (it only reads the registered names and calls unlink);
+ * the library keeps at most EMBT_TEMP_FILES_MAX names at once. */
+#define EMBT_TEMP_FILES_MAX 16
+EMBT_API void embt_remove_temp_files(void);
+
 #ifdef __cplusplus
 }
 #endif
