@@ -319,20 +319,18 @@ static int train_skipgram(int argc, char **argv)
         return cli_usage_error("train", "--freeze needs --pretrained");
     if (!o.output)
         return cli_usage_error("train", "--output is required");
-    /* the training-state files are opened (and verified) here first, so that their errors name
-     * them; the library opens them again */
-    embt_open_options verified = EMBT_OPEN_OPTIONS_INIT;
-    verified.flags = EMBT_OPEN_VERIFY;
+    /* the training-state files are opened here first, so that an error opening them names them;
+     * the library opens them again and verifies them (its errors name them too, below) */
     if (o.pretrained) {
         embt_file *pf = NULL;
-        if (embt_file_open(&pf, o.pretrained, &verified) != EMBT_OK) {
+        if (embt_file_open(&pf, o.pretrained, NULL) != EMBT_OK) {
             cli_error_record("train", o.pretrained, embt_error_last());
             rc = CLI_EXIT_ERROR;
             goto done;
         }
         embt_file_close(pf);
     }
-    if (o.resume && embt_file_open(&rf, o.resume, &verified) != EMBT_OK) {
+    if (o.resume && embt_file_open(&rf, o.resume, NULL) != EMBT_OK) {
         cli_error_record("train", o.resume, embt_error_last());
         rc = CLI_EXIT_ERROR;
         goto done;

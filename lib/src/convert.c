@@ -309,14 +309,16 @@ static embt_status pick_table(const embt_table **out, const embt_file *file, con
                        tied);
 }
 
-/* Exports the .embt held in `data` (size bytes) to out_path in format `to`. */
-static embt_status export_to(const uint8_t *data, size_t size, embt_format to, const char *out_path,
-                             const embt_convert_options *o, embt_convert_report *report)
+/* Exports the .embt held in `data` (size bytes) to out_path in format `to`. `ours`: the file is the
+ * intermediate this conversion just wrote, so it is not verified again (a user's file is). */
+static embt_status export_to(const uint8_t *data, size_t size, bool ours, embt_format to,
+                             const char *out_path, const embt_convert_options *o,
+                             embt_convert_report *report)
 {
     embt_file *file = NULL;
     embt__output *out = NULL;
     const embt_table *table = NULL;
-    embt_status rc = embt_file_open_memory(&file, data, size, &embt__open_verified);
+    embt_status rc = embt_file_open_memory(&file, data, size, ours ? NULL : &embt__open_verified);
     if (rc != EMBT_OK)
         goto done;
     if (to != EMBT_FORMAT_NPZ && to != EMBT_FORMAT_SAFETENSORS) {
@@ -409,7 +411,7 @@ static embt_status convert_through(const embt__input *in, embt_format from, embt
     outer.limit = 0;
     outer.progress = NULL;
     /* the importer named its tables; the export picks the one tied to the vocabulary */
-    rc = export_to(mid.data, mid.size, to, out_path, &outer, &unused);
+    rc = export_to(mid.data, mid.size, true, to, out_path, &outer, &unused);
     if (rc != EMBT_OK)
         goto done;
     uint64_t total = in->streaming ? in->map_size : in->size;
@@ -484,7 +486,7 @@ embt_status embt_convert_file(const char *in_path, const char *out_path,
                              "a vocabulary file only applies to array inputs");
             goto done;
         }
-        rc = export_to(in.data, in.size, to, out_path, &o, &report);
+        rc = export_to(in.data, in.size, false, to, out_path, &o, &report);
     } else if (to == EMBT_FORMAT_EMBT) {
         rc = import_to(&in, from, out_path, &o, &report);
     } else {
